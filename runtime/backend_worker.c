@@ -1,0 +1,384 @@
+#include "backend_worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "core.h"
+#include "doorbell.h"
+#include "ring.h"
+#include "testing.h"
+
+#define WORKER_SQ 256
+#define REAP_BATCH 64
+/* Answers wait for the end of a batch unless the batch runs longer than this. */
+#define FLUSH_AFTER_NS 20000u
+
+struct rc_worker {
+    struct io_uring ring;
+    struct rc_doorbell doorbell;
+    struct rc_pool *pool;
+    pthread_t thread;
+    sem_t started;
+    int start_rc;
+    bool joined;
+    uint64_t last_flush_ns;
+};
+
+struct rc_pool {
+    unsigned int n;
+    bool msg_ring;
+    _Atomic unsigned int next;
+    _Atomic int stopping;
+    struct rc_worker w[];
+};
+
+static _Atomic(struct rc_pool *) pool;
+/* A stopped pool that could not be freed; kept reachable on purpose. */
+static _Atomic(struct rc_pool *) kept;
+static _Atomic unsigned int failures_to_inject;
+/* Threads between loading the pool and posting to a doorbell: stop waits for them. */
+static _Atomic int submitters;
+static __thread struct rc_worker *tls_worker;
+
+bool rc_workers_use_msg_ring(void)
+{
+    struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
+
+    return p != NULL && p->msg_ring;
+}
+
+void rc_testing_fail_msg_ring(unsigned int n)
+{
+    atomic_store(&failures_to_inject, n);
+}
+
+static bool inject_failure(void)
+{
+    unsigned int n = atomic_load_explicit(&failures_to_inject, memory_order_relaxed);
+
+    while (n > 0)
+        if (atomic_compare_exchange_weak(&failures_to_inject, &n, n - 1))
+            return true;
+    return false;
+}
+
+/*
+ * A MSG_RING that carries `carried` to the ring behind fd; only a failure
+ * posts a CQE, on this ring, pointing at on_fail. An injected failure aims
+ * at fd -1, so the kernel itself refuses it.
+ */
+static void prep_msg(struct io_uring_sqe *sqe, int fd, struct rc_event *carried,
+                     struct rc_event *on_fail)
+{
+    io_uring_prep_msg_ring(sqe, inject_failure() ? -1 : fd, 0, (uint64_t)(uintptr_t)carried, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data(sqe, on_fail);
+}
+
+/* ---- the worker's side ------------------------------------------------- */
+
+static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags);
+
+static void send_answer(struct rc_worker *w, struct rc_req *req, int result)
+{
+    struct rc_core *core = req->core;
+    struct io_uring_sqe *sqe;
+
+    if (!rc_core_post_begin(req)) {
+        rc_req_put(req); /* its core is gone */
+        return;
+    }
+    /* Published after the claim on home, so the core's acquire covers both. */
+    rc_req_set_result(req, result);
+    if (w->pool->msg_ring && (sqe = rc_ring_sqe(&w->ring)) != NULL)
+        prep_msg(sqe, core->ring.ring_fd, &req->ev_reply, &req->ev_reply_fail);
+    else
+        rc_doorbell_post(&core->doorbell, &req->inbox);
+    rc_core_post_end(core);
+}
+
+static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags)
+{
+    struct rc_req *req = rc_container_of(ev, struct rc_req, ev_reply_fail);
+    struct io_uring_sqe *sqe;
+
+    (void)res;
+    (void)flags;
+    /*
+     * The core waits for this answer (home is SENDING), so its ring is alive:
+     * the failure is transient (-EOVERFLOW, -EBUSY, -ENOMEM). Send it again,
+     * by doorbell if the ring is still refusing.
+     */
+    sqe = rc_ring_sqe(&tls_worker->ring);
+    if (sqe == NULL) {
+        rc_doorbell_post(&req->core->doorbell, &req->inbox);
+        return;
+    }
+    prep_msg(sqe, req->core->ring.ring_fd, &req->ev_reply, &req->ev_reply_fail);
+}
+
+static void execute(struct rc_worker *w, struct rc_req *req)
+{
+    int result;
+    uint64_t now;
+
+    if (atomic_load_explicit(&w->pool->stopping, memory_order_relaxed))
+        result = -ESHUTDOWN;
+    else
+        result = req->fn(req->ctx);
+    if (req->mode == RC_MODE_CORE) {
+        send_answer(w, req, result);
+    } else {
+        rc_req_finish(req, result, true);
+        rc_req_put(req);
+    }
+    now = rc_now_ns();
+    if (now - w->last_flush_ns > FLUSH_AFTER_NS) {
+        io_uring_submit(&w->ring);
+        w->last_flush_ns = now;
+    }
+}
+
+static void on_exec(struct rc_event *ev, int res, unsigned int flags)
+{
+    (void)res;
+    (void)flags;
+    execute(tls_worker, rc_container_of(ev, struct rc_req, ev_exec));
+}
+
+static void run_inbox(struct rc_worker *w)
+{
+    struct rc_snode *n = rc_mpsc_take_all(&w->doorbell.inbox);
+
+    while (n != NULL) {
+        struct rc_req *req = rc_container_of(n, struct rc_req, inbox);
+
+        n = n->next;
+        execute(w, req);
+    }
+}
+
+static void on_doorbell(struct rc_event *ev, int res, unsigned int flags)
+{
+    struct rc_worker *w = rc_container_of(ev, struct rc_worker, doorbell.ev);
+
+    (void)res;
+    (void)flags;
+    rc_doorbell_arm(&w->doorbell, &w->ring);
+    run_inbox(w);
+}
+
+static void reap(struct rc_worker *w)
+{
+    struct io_uring_cqe *cqes[REAP_BATCH];
+    struct rc_event *evs[REAP_BATCH];
+    int res[REAP_BATCH];
+    unsigned int n;
+
+    while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, REAP_BATCH)) > 0) {
+        for (unsigned int i = 0; i < n; i++) {
+            evs[i] = (struct rc_event *)(uintptr_t)cqes[i]->user_data;
+            res[i] = cqes[i]->res;
+        }
+        io_uring_cq_advance(&w->ring, n);
+        for (unsigned int i = 0; i < n; i++)
+            rc_event_fn(evs[i])(evs[i], res[i], 0);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct rc_worker *w = arg;
+
+    w->start_rc = rc_ring_setup(&w->ring, WORKER_SQ, 0);
+    if (w->start_rc == 0) {
+        io_uring_register_ring_fd(&w->ring);
+        w->start_rc = rc_doorbell_arm(&w->doorbell, &w->ring);
+        if (w->start_rc != 0)
+            io_uring_queue_exit(&w->ring);
+    }
+    sem_post(&w->started);
+    if (w->start_rc != 0)
+        return NULL;
+    tls_worker = w;
+    while (!atomic_load(&w->pool->stopping)) {
+        io_uring_submit_and_wait(&w->ring, 1);
+        w->last_flush_ns = rc_now_ns();
+        reap(w);
+    }
+    /* Answer whatever is left with -ESHUTDOWN, then let the answers out. */
+    reap(w);
+    run_inbox(w);
+    io_uring_submit(&w->ring);
+    return NULL;
+}
+
+/* ---- the submitting side ----------------------------------------------- */
+
+static struct rc_worker *pick(struct rc_pool *p)
+{
+    return &p->w[atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed) % p->n];
+}
+
+static int post_to_worker(struct rc_req *req)
+{
+    struct rc_pool *p;
+    int rc = 0;
+
+    atomic_fetch_add(&submitters, 1);
+    p = atomic_load(&pool);
+    if (p == NULL)
+        rc = -ESHUTDOWN;
+    else
+        rc_doorbell_post(&pick(p)->doorbell, &req->inbox); /* its CAS publishes req */
+    atomic_fetch_sub(&submitters, 1);
+    return rc;
+}
+
+void rc_worker_on_exec_fail(struct rc_event *ev, int res, unsigned int flags)
+{
+    struct rc_req *req = rc_container_of(ev, struct rc_req, ev_exec_fail);
+
+    (void)res;
+    (void)flags;
+    /* The worker's ring refused (it should not): the doorbell still reaches a worker. */
+    if (post_to_worker(req) == 0)
+        return;
+    rc_core_untrack(req->core, req);
+    rc_req_finish(req, -ESHUTDOWN, true);
+    rc_req_put(req);
+}
+
+int rc_worker_submit(struct rc_req *req)
+{
+    struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
+    struct io_uring_sqe *sqe;
+
+    if (p == NULL || req->mode != RC_MODE_CORE || !p->msg_ring) {
+        req->ev_reply_fail.fn = on_reply_fail;
+        return post_to_worker(req);
+    }
+    /* A core's ring outlives no rc_shutdown (the contract), so the pool is stable here. */
+    sqe = rc_core_sqe(req->core);
+    if (sqe == NULL)
+        return -EAGAIN;
+    /* The worker writes nothing but its result: every handler is set here, before publishing. */
+    req->ev_exec_fail.fn = rc_worker_on_exec_fail;
+    req->ev_reply_fail.fn = on_reply_fail;
+    rc_event_publish(&req->ev_exec, on_exec);
+    prep_msg(sqe, pick(p)->ring.ring_fd, &req->ev_exec, &req->ev_exec_fail);
+    return 0;
+}
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static void free_pool(struct rc_pool *p, unsigned int started)
+{
+    for (unsigned int i = 0; i < started; i++) {
+        if (p->w[i].start_rc == 0 && p->w[i].joined)
+            io_uring_queue_exit(&p->w[i].ring);
+        rc_doorbell_close(&p->w[i].doorbell);
+        sem_destroy(&p->w[i].started);
+    }
+    free(p);
+}
+
+static void join_all(struct rc_pool *p, unsigned int n, unsigned int timeout_ms)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        static const uint64_t one = 1;
+
+        (void)!write(p->w[i].doorbell.efd, &one, sizeof(one));
+    }
+    for (unsigned int i = 0; i < n; i++) {
+        /* A worker stuck in a request keeps its ring; the rest is freed. */
+        p->w[i].joined = pthread_timedjoin_np(p->w[i].thread, NULL, &deadline) == 0;
+        if (!p->w[i].joined)
+            pthread_detach(p->w[i].thread);
+    }
+}
+
+int rc_workers_start(const struct rc_config *cfg)
+{
+    struct rc_pool *p = calloc(1, sizeof(*p) + cfg->workers * sizeof(struct rc_worker));
+    unsigned int i;
+    int rc = 0;
+
+    if (p == NULL)
+        return -ENOMEM;
+    p->n = cfg->workers;
+    p->msg_ring = !cfg->force_eventfd && rc_ring_has_msg_ring();
+    for (i = 0; i < p->n && rc == 0; i++) {
+        struct rc_worker *w = &p->w[i];
+
+        w->pool = p;
+        sem_init(&w->started, 0, 0);
+        rc = rc_doorbell_init(&w->doorbell, on_doorbell);
+        if (rc == 0)
+            rc = -pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc == 0) {
+            sem_wait(&w->started);
+            rc = w->start_rc;
+            if (rc != 0) {
+                pthread_join(w->thread, NULL);
+                w->joined = true;
+            }
+        }
+    }
+    if (rc != 0) {
+        atomic_store(&p->stopping, 1);
+        join_all(p, i - 1, cfg->timeout_ms);
+        free_pool(p, i);
+        return rc;
+    }
+    atomic_store_explicit(&pool, p, memory_order_release);
+    return 0;
+}
+
+void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
+{
+    struct rc_pool *p = atomic_exchange(&pool, NULL);
+    bool stuck = false;
+
+    if (p == NULL)
+        return;
+    atomic_store(&p->stopping, 1);
+    while (atomic_load(&submitters) > 0)
+        sched_yield();
+    join_all(p, p->n, timeout_ms);
+    for (unsigned int i = 0; i < p->n; i++)
+        stuck |= !p->w[i].joined;
+    /* A stuck worker still uses the pool; so may other threads at exit(). */
+    if (stuck || keep_memory)
+        atomic_store(&kept, p);
+    else
+        free_pool(p, p->n);
+}
+
+void rc_workers_forget_after_fork(void)
+{
+    struct rc_pool *p = atomic_load(&pool);
+
+    if (p == NULL)
+        return;
+    /* The threads stayed in the parent; close this process's copies of their rings. */
+    for (unsigned int i = 0; i < p->n; i++)
+        p->w[i].joined = true;
+    free_pool(p, p->n);
+    atomic_store(&pool, NULL);
+}

@@ -1,0 +1,32 @@
+/* The runtime's configuration: RINGCRYPT_* variables and rc_config_set keys, one table. */
+#ifndef RC_CONFIG_H
+#define RC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum rc_backend_kind {
+    RC_BACKEND_AUTO,
+    RC_BACKEND_WORKER,
+    RC_BACKEND_INLINE,
+};
+
+struct rc_config {
+    unsigned int backend; /* enum rc_backend_kind */
+    unsigned int workers;
+    unsigned int timeout_ms;
+    unsigned int max_inflight;
+    unsigned int force_eventfd;
+    char stats_path[4096];
+};
+
+/*
+ * Builds the configuration: defaults, then values stored with
+ * rc_config_store, then the environment. -EINVAL with a sentence in err.
+ */
+int rc_config_load(struct rc_config *cfg, char *err, size_t errlen);
+
+/* Validates and keeps one value for the next rc_config_load. */
+int rc_config_store(const char *key, const char *value, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,454 @@
+#include "core.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_worker.h"
+#include "clock.h"
+#include "ring.h"
+#include "runtime.h"
+#include "waiter.h"
+
+#define SQ_DEFAULT 256
+#define REAP_BATCH 64
+#define REAP_MAX_PER_TURN 4096
+
+static __thread struct rc_core *tls_core;
+
+struct rc_core *rc_core_current(void)
+{
+    return tls_core;
+}
+
+void rc_core_forget_after_fork(void)
+{
+    tls_core = NULL;
+}
+
+static bool stale(const struct rc_core *core)
+{
+    return core->fork_gen != rc_fork_gen;
+}
+
+static struct rc_req *req_of(struct rc_link *l)
+{
+    return rc_container_of(l, struct rc_req, link);
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+void rc_core_answer(struct rc_core *core, struct rc_req *req)
+{
+    if (rc_list_linked(&req->link))
+        rc_list_remove(&req->link);
+    core->in_backend--;
+    rc_req_finish(req, rc_req_result(req), true);
+    rc_req_put(req);
+}
+
+static void on_reply(struct rc_event *ev, int res, unsigned int flags)
+{
+    struct rc_req *req = rc_container_of(ev, struct rc_req, ev_reply);
+
+    (void)res;
+    (void)flags;
+    rc_core_answer(req->core, req);
+}
+
+static int answer_inbox(struct rc_core *core)
+{
+    struct rc_snode *n = rc_mpsc_take_all(&core->doorbell.inbox);
+    int count = 0;
+
+    while (n != NULL) {
+        struct rc_req *req = rc_container_of(n, struct rc_req, inbox);
+
+        n = n->next;
+        rc_core_answer(core, req);
+        count++;
+    }
+    return count;
+}
+
+static void on_doorbell(struct rc_event *ev, int res, unsigned int flags)
+{
+    struct rc_core *core = rc_container_of(ev, struct rc_core, doorbell.ev);
+
+    (void)res;
+    (void)flags;
+    /* Re-arm first: a post racing with the drain below rings again. */
+    if (!core->destroying)
+        rc_doorbell_arm(&core->doorbell, &core->ring);
+    answer_inbox(core);
+}
+
+bool rc_core_post_begin(struct rc_req *req)
+{
+    int expected = RC_HOME_CORE;
+
+    if (!atomic_compare_exchange_strong(&req->home, &expected, RC_HOME_SENDING))
+        return false;
+    atomic_fetch_add(&req->core->posters, 1);
+    return true;
+}
+
+void rc_core_post_end(struct rc_core *core)
+{
+    atomic_fetch_sub(&core->posters, 1);
+}
+
+/* ---- slots, blocked requests, tracking --------------------------------- */
+
+int rc_core_admit(struct rc_core *core, struct rc_req *req)
+{
+    if (req->phase == RC_PHASE_HANDED) {
+        rc_list_remove(&req->link);
+        req->phase = RC_PHASE_IDLE;
+    }
+    if (req->has_slot)
+        return 0;
+    if (core->inflight >= core->max_inflight || !rc_list_empty(&core->blocked))
+        return -EAGAIN;
+    core->inflight++;
+    req->has_slot = true;
+    return 0;
+}
+
+void rc_core_slot_put(struct rc_core *core, struct rc_req *req)
+{
+    struct rc_link *first = rc_list_first(&core->blocked);
+    struct rc_req *next;
+
+    req->has_slot = false;
+    if (first == NULL || core->destroying) {
+        core->inflight--;
+        return;
+    }
+    /* Hand the slot over so the oldest blocked request cannot lose it again. */
+    next = req_of(first);
+    rc_list_remove(first);
+    rc_list_append(&core->handed, first);
+    next->phase = RC_PHASE_HANDED;
+    next->has_slot = true;
+    rc_waiter_wake(next->waiter, RC_MODE_CORE, RC_WAKE_RETRY);
+}
+
+void rc_core_block(struct rc_core *core, struct rc_req *req)
+{
+    req->phase = RC_PHASE_BLOCKED;
+    rc_list_append(&core->blocked, &req->link);
+}
+
+void rc_core_unblock(struct rc_req *req)
+{
+    bool handed = req->phase == RC_PHASE_HANDED;
+
+    rc_list_remove(&req->link);
+    req->phase = RC_PHASE_IDLE;
+    if (handed)
+        rc_core_slot_put(req->core, req);
+}
+
+void rc_core_track(struct rc_core *core, struct rc_req *req)
+{
+    req->phase = RC_PHASE_SUBMITTED;
+    req->ev_reply.fn = on_reply;
+    rc_list_append(&core->pending, &req->link);
+    core->in_backend++;
+}
+
+void rc_core_untrack(struct rc_core *core, struct rc_req *req)
+{
+    req->phase = RC_PHASE_IDLE;
+    rc_list_remove(&req->link);
+    core->in_backend--;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+struct io_uring_sqe *rc_core_sqe(struct rc_core *core)
+{
+    return rc_ring_sqe(&core->ring);
+}
+
+void rc_core_defer(struct rc_core *core, struct rc_task *task)
+{
+    task->next = NULL;
+    *core->rq_tail = task;
+    core->rq_tail = &task->next;
+}
+
+static int run_tasks(struct rc_core *core)
+{
+    struct rc_task *t = core->rq_head;
+    int n = 0;
+
+    /* Tasks queued from here on run next turn, after the ring had its say. */
+    core->rq_head = NULL;
+    core->rq_tail = &core->rq_head;
+    while (t != NULL) {
+        struct rc_task *next = t->next;
+
+        t->fn(t);
+        t = next;
+        n++;
+    }
+    return n;
+}
+
+static bool internal_event(const struct rc_event *ev)
+{
+    return ev->fn == on_reply || ev->fn == on_doorbell || ev->fn == rc_worker_on_exec_fail;
+}
+
+static int reap(struct rc_core *core)
+{
+    struct io_uring_cqe *cqes[REAP_BATCH];
+    struct {
+        uint64_t user_data;
+        int res;
+        unsigned int flags;
+    } batch[REAP_BATCH];
+    int total = 0;
+
+    while (total < REAP_MAX_PER_TURN) {
+        unsigned int n = io_uring_peek_batch_cqe(&core->ring, cqes, REAP_BATCH);
+
+        if (n == 0)
+            break;
+        /* Copy and release the CQEs first: handlers may submit and reap freely. */
+        for (unsigned int i = 0; i < n; i++) {
+            batch[i].user_data = cqes[i]->user_data;
+            batch[i].res = cqes[i]->res;
+            batch[i].flags = cqes[i]->flags;
+        }
+        io_uring_cq_advance(&core->ring, n);
+        for (unsigned int i = 0; i < n; i++) {
+            struct rc_event *ev = (struct rc_event *)(uintptr_t)batch[i].user_data;
+
+            if (ev == NULL || batch[i].user_data == LIBURING_UDATA_TIMEOUT)
+                continue;
+            if (core->destroying && !internal_event(ev))
+                continue;
+            rc_event_fn(ev)(ev, batch[i].res, batch[i].flags);
+        }
+        total += (int)n;
+    }
+    return total;
+}
+
+static int expire(struct rc_core *core)
+{
+    struct rc_link *l;
+    uint64_t now;
+    int n = 0;
+
+    if (rc_list_empty(&core->pending))
+        return 0;
+    now = rc_now_ns();
+    while ((l = rc_list_first(&core->pending)) != NULL && req_of(l)->deadline_ns <= now) {
+        struct rc_req *req = req_of(l);
+
+        /* The backend still holds it: keep it where destroy can find it. */
+        rc_list_remove(l);
+        rc_list_append(&core->limbo, l);
+        if (rc_req_finish(req, -ETIMEDOUT, true))
+            rc_stat_inc(RC_ST_TIMEOUTS);
+        n++;
+    }
+    return n;
+}
+
+static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)
+{
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec ts;
+    uint64_t wait_ns = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
+    struct rc_link *first = rc_list_first(&core->pending);
+    int rc;
+
+    if (first != NULL) {
+        uint64_t deadline = req_of(first)->deadline_ns, now = rc_now_ns();
+        uint64_t left = deadline > now ? deadline - now : 0;
+
+        if (left < wait_ns)
+            wait_ns = left;
+    }
+    if (busy || wait_ns == 0)
+        rc = io_uring_submit_and_get_events(&core->ring);
+    else if (wait_ns == UINT64_MAX)
+        rc = io_uring_submit_and_wait(&core->ring, 1);
+    else {
+        ts.tv_sec = (long long)(wait_ns / 1000000000u);
+        ts.tv_nsec = (long long)(wait_ns % 1000000000u);
+        rc = io_uring_submit_and_wait_timeout(&core->ring, &cqe, 1, &ts, NULL);
+    }
+    if (rc == -ETIME || rc == -EINTR || rc == -EBUSY || rc == -EAGAIN)
+        return 0;
+    return rc < 0 ? rc : 0;
+}
+
+int rc_core_run(struct rc_core *core, int timeout_ms)
+{
+    int handled, rc;
+
+    if (stale(core))
+        return -EBADFD;
+    if (core->in_run)
+        return -EBUSY;
+    core->in_run = true;
+    handled = run_tasks(core);
+    rc = wait_turn(core, timeout_ms, handled > 0 || core->rq_head != NULL);
+    if (rc == 0) {
+        handled += reap(core);
+        handled += expire(core);
+    }
+    core->in_run = false;
+    return rc < 0 ? rc : handled;
+}
+
+int rc_core_poll(struct rc_core *core)
+{
+    return rc_core_run(core, 0);
+}
+
+int rc_core_fd(const struct rc_core *core)
+{
+    return core->ring.ring_fd;
+}
+
+void rc_core_stats(const struct rc_core *core, struct rc_stats *out)
+{
+    rc_counters_export(&core->stats, out);
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out)
+{
+    struct rc_core *core = NULL;
+    unsigned int sq = SQ_DEFAULT, cq;
+    int rc;
+
+    rc = rc_runtime_ready();
+    if (rc != 0)
+        goto fail;
+    if (tls_core != NULL) {
+        rc = -EBUSY;
+        goto fail;
+    }
+    core = calloc(1, sizeof(*core));
+    if (core == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    core->max_inflight = rc_runtime_config()->max_inflight;
+    if (opts != NULL && opts->sq_entries != 0)
+        sq = opts->sq_entries;
+    /* Room for every answer at once, and as much again for the app's own operations. */
+    cq = 2 * core->max_inflight + 2 * sq;
+    if (opts != NULL && opts->cq_entries != 0) {
+        cq = opts->cq_entries;
+        if (sq > cq)
+            sq = cq;
+    }
+    core->doorbell.efd = -1;
+    rc = rc_ring_setup(&core->ring, sq, cq);
+    if (rc != 0)
+        goto fail;
+    io_uring_register_ring_fd(&core->ring);
+    rc = rc_doorbell_init(&core->doorbell, on_doorbell);
+    if (rc != 0)
+        goto fail_ring;
+    rc = rc_doorbell_arm(&core->doorbell, &core->ring);
+    if (rc != 0)
+        goto fail_ring;
+    core->rq_tail = &core->rq_head;
+    rc_list_init(&core->blocked);
+    rc_list_init(&core->handed);
+    rc_list_init(&core->pending);
+    rc_list_init(&core->limbo);
+    core->fork_gen = rc_fork_gen;
+    rc_stats_register(&core->stats);
+    tls_core = core;
+    rc_tls_counters = &core->stats;
+    *out = core;
+    return 0;
+
+fail_ring:
+    rc_doorbell_close(&core->doorbell);
+    io_uring_queue_exit(&core->ring);
+fail:
+    free(core);
+    *out = NULL;
+    return rc;
+}
+
+static void cancel_list(struct rc_link *head, struct rc_link *to)
+{
+    struct rc_link *l;
+
+    while ((l = rc_list_first(head)) != NULL) {
+        struct rc_req *req = req_of(l);
+
+        rc_list_remove(l);
+        req->phase = RC_PHASE_IDLE;
+        if (to != NULL)
+            rc_list_append(to, l);
+        rc_req_finish(req, -ECANCELED, false);
+    }
+}
+
+/* Hands every request a backend still holds to that backend. */
+static void orphan_limbo(struct rc_core *core)
+{
+    struct rc_link *l = core->limbo.next;
+
+    while (l != &core->limbo) {
+        struct rc_link *next = l->next;
+        int expected = RC_HOME_CORE;
+
+        if (atomic_compare_exchange_strong(&req_of(l)->home, &expected, RC_HOME_ORPHAN)) {
+            rc_list_remove(l);
+            core->in_backend--;
+        }
+        l = next;
+    }
+}
+
+void rc_core_destroy(struct rc_core *core)
+{
+    if (core == NULL)
+        return;
+    if (!stale(core)) {
+        core->destroying = true;
+        cancel_list(&core->blocked, NULL);
+        cancel_list(&core->handed, NULL);
+        cancel_list(&core->pending, &core->limbo);
+        /* Whatever is still queued goes out, and refusals come back, before orphaning. */
+        io_uring_submit_and_get_events(&core->ring);
+        reap(core);
+        orphan_limbo(core);
+        while (core->in_backend > 0 || atomic_load(&core->posters) > 0) {
+            struct io_uring_cqe *cqe;
+            struct __kernel_timespec ts = { .tv_nsec = 1000000 };
+
+            io_uring_submit_and_wait_timeout(&core->ring, &cqe, 1, &ts, NULL);
+            reap(core);
+            answer_inbox(core);
+            if (core->in_backend == 0)
+                sched_yield();
+        }
+        rc_stats_retire(&core->stats);
+    }
+    if (tls_core == core) {
+        tls_core = NULL;
+        rc_tls_counters = NULL;
+    }
+    io_uring_queue_exit(&core->ring);
+    rc_doorbell_close(&core->doorbell);
+    free(core);
+}

@@ -1,0 +1,67 @@
+/* The per-thread core: what the rest of the runtime needs from it. */
+#ifndef RC_CORE_H
+#define RC_CORE_H
+
+#include <liburing.h>
+#include <stdbool.h>
+
+#include "doorbell.h"
+#include "list.h"
+#include "req.h"
+#include "stats.h"
+
+struct rc_core {
+    struct io_uring ring;
+    struct rc_counters stats;
+    unsigned int fork_gen;
+
+    struct rc_task *rq_head, **rq_tail; /* run queue */
+
+    /* Core-mode requests: */
+    struct rc_link blocked; /* waiting for a slot, oldest first */
+    struct rc_link handed;  /* given a freed slot, not yet back to use it */
+    struct rc_link pending; /* in a backend, earliest deadline first */
+    struct rc_link limbo;   /* past their deadline, still in a backend */
+    unsigned int inflight;  /* slots taken (blocked excluded) */
+    unsigned int max_inflight;
+    unsigned int in_backend;   /* requests a backend still holds for this core */
+    _Atomic int posters;       /* backend threads inside a post to this core */
+
+    struct rc_doorbell doorbell; /* answers when MSG_RING is not used */
+
+    bool in_run;
+    bool destroying;
+};
+
+/*
+ * A slot under the in-flight limit for req, or -EAGAIN. Requests blocked
+ * earlier go first: a freed slot is handed to the oldest of them.
+ */
+int rc_core_admit(struct rc_core *core, struct rc_req *req);
+/* Gives req's slot back, to the oldest blocked request if there is one. */
+void rc_core_slot_put(struct rc_core *core, struct rc_req *req);
+
+/* Back-pressure: req waits on the blocked list until a slot is handed to it. */
+void rc_core_block(struct rc_core *core, struct rc_req *req);
+/* Its job was abandoned while blocked or handed a slot. */
+void rc_core_unblock(struct rc_req *req);
+
+/* The request now sits in a backend until its answer or deadline. */
+void rc_core_track(struct rc_core *core, struct rc_req *req);
+/* The backend gave it back without an answer (submit failed). */
+void rc_core_untrack(struct rc_core *core, struct rc_req *req);
+
+/* Core thread: the backend's answer for req arrived; completes and drops the backend's ref. */
+void rc_core_answer(struct rc_core *core, struct rc_req *req);
+
+/*
+ * Backend threads: post req's answer to its origin core. Returns false when
+ * the core is gone; the caller then drops the request.
+ */
+bool rc_core_post_begin(struct rc_req *req);
+void rc_core_post_end(struct rc_core *core);
+
+/* In a fork child: this thread's core is the parent's. */
+void rc_core_forget_after_fork(void);
+
+#endif

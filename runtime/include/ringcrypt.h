@@ -1,0 +1,214 @@
+/*
+ * ringcrypt — io_uring-based asynchronous crypto offload for OpenSSL 3.x.
+ *
+ * The one public header of libringcrypt. Functions return 0 (or a count) on
+ * success and a negative errno on failure, as liburing does.
+ *
+ * Threads and cores: a thread that runs an event loop creates one rc_core and
+ * waits in rc_core_run() (or polls rc_core_fd() from its own loop). Work
+ * offloaded from an ASYNC job on that thread completes as a CQE on that core's
+ * ring and the job's wait-ctx callback runs on that same thread. Threads
+ * without a core can offload too: completions then arrive on a foreign thread
+ * (callback mode) or through an eventfd registered with the wait ctx (fd mode).
+ */
+#ifndef RINGCRYPT_H
+#define RINGCRYPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RC_API __attribute__((visibility("default")))
+#else
+#define RC_API
+#endif
+
+struct io_uring_sqe;
+struct rc_core;
+struct rc_req;
+
+/*
+ * Every CQE on a core's ring carries a pointer to an rc_event in its
+ * user_data; the core calls ev->fn with the CQE's res and flags. Embed one in
+ * your own structure and use container_of-style arithmetic to get back to it.
+ * A user_data of 0 is ignored.
+ */
+struct rc_event {
+    void (*fn)(struct rc_event *ev, int res, unsigned int flags);
+};
+
+/* Deferred work for the core's run queue; runs on the core's thread. */
+struct rc_task {
+    struct rc_task *next;
+    void (*fn)(struct rc_task *task);
+};
+
+/* ---- runtime ----------------------------------------------------------- */
+
+/*
+ * Reads the RINGCRYPT_* environment (and values given with rc_config_set) and
+ * validates them. Idempotent; the other entry points call it on first use.
+ * An unknown variable, an unknown value or a number out of range is -EINVAL,
+ * with the reason in rc_last_error(); nothing falls back to a default.
+ */
+RC_API int rc_init(void);
+
+/*
+ * Sets a configuration key before rc_init (or after rc_shutdown): "backend",
+ * "workers", "timeout_ms", "max_inflight", "force_eventfd", "stats".
+ * The matching RINGCRYPT_* environment variable, when set, wins.
+ * -EINVAL for an unknown key or a bad value, -EBUSY while running.
+ */
+RC_API int rc_config_set(const char *key, const char *value);
+
+/* The reason for the last -EINVAL from rc_init or rc_config_set. */
+RC_API const char *rc_last_error(void);
+
+/* What the runtime runs with (it starts it if needed). */
+struct rc_info {
+    const char *backend;    /* "worker" or "inline" */
+    const char *transport;  /* "msg_ring", "eventfd" or "none" (inline) */
+    const char *ring_flags; /* the io_uring set-up flags this kernel took */
+    unsigned int workers;
+    unsigned int max_inflight;
+    unsigned int timeout_ms;
+};
+RC_API int rc_info(struct rc_info *out);
+
+/*
+ * Stops the backends. Requests still queued in a backend complete with
+ * -ESHUTDOWN. Call it after every core is destroyed; the next offload or
+ * rc_init starts the runtime again with the configuration then in force.
+ */
+RC_API void rc_shutdown(void);
+
+/* ---- cores ------------------------------------------------------------- */
+
+struct rc_core_opts {
+    unsigned int sq_entries; /* 0: default */
+    unsigned int cq_entries; /* 0: sized for the in-flight limit */
+};
+
+/*
+ * Creates the calling thread's core (opts may be NULL). -EBUSY if this thread
+ * already has one. The core belongs to this thread: every rc_core_* call but
+ * rc_core_fd and rc_core_stats must come from it.
+ */
+RC_API int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out);
+
+/*
+ * Destroys a core. Requests still in flight complete with -ECANCELED without
+ * their callbacks being called (their jobs are the caller's to discard);
+ * requests a backend still holds are handed to it so that it frees them.
+ * Handlers of the application's own operations still in flight are not
+ * called. Safe on a core inherited across fork().
+ */
+RC_API void rc_core_destroy(struct rc_core *core);
+
+/* The calling thread's core, or NULL (also NULL in a child after fork()). */
+RC_API struct rc_core *rc_core_current(void);
+
+/*
+ * One loop turn: runs the tasks queued so far, submits every prepared SQE with
+ * one io_uring_enter, waits up to timeout_ms (-1: no limit) for at least one
+ * completion unless work is already pending, dispatches every CQE and expires
+ * requests past their deadline. Returns the number of events and tasks
+ * handled, or a negative errno.
+ */
+RC_API int rc_core_run(struct rc_core *core, int timeout_ms);
+
+/* rc_core_run without waiting. */
+RC_API int rc_core_poll(struct rc_core *core);
+
+/* A descriptor that polls readable when rc_core_poll has work to do. */
+RC_API int rc_core_fd(const struct rc_core *core);
+
+/*
+ * An SQE on the core's ring for the application's own operation; set its
+ * user_data to an rc_event. Never NULL: a full submission queue is flushed.
+ */
+RC_API struct io_uring_sqe *rc_core_sqe(struct rc_core *core);
+
+/* Queues a task to run on the core's next loop turn. */
+RC_API void rc_core_defer(struct rc_core *core, struct rc_task *task);
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* The work a backend runs: 0 or a negative errno. Runs on any thread. */
+typedef int (*rc_work_fn)(void *ctx);
+
+/*
+ * A request owns ctx_size bytes of zeroed context that the caller fills with
+ * the inputs and the work function fills with the results. The request may
+ * outlive its caller (an abandoned job, a deadline): release(ctx), when not
+ * NULL, runs once nothing can touch ctx any more, on whichever thread lets go
+ * last; wipe key material there. NULL when out of memory.
+ */
+RC_API struct rc_req *rc_req_new(rc_work_fn fn, size_t ctx_size,
+                          void (*release)(void *ctx));
+RC_API void *rc_req_ctx(struct rc_req *req);
+
+/*
+ * Runs req's work through the configured backend and returns its result.
+ *
+ * Outside an ASYNC job the work runs synchronously on the caller. Inside a
+ * job the job pauses until the work is done; the wait ctx learns of the
+ * completion by one of three ways:
+ *   core mode     the wait ctx has a callback and this thread has a core:
+ *                 the completion is a CQE on this core's ring; the core sets
+ *                 ASYNC_STATUS_OK (ASYNC_STATUS_ERR on failure) and calls the
+ *                 callback on this thread;
+ *   callback mode the wait ctx has a callback and this thread has no core:
+ *                 the thread that finished the work sets the status and calls
+ *                 the callback — a foreign thread, so the callback must only
+ *                 schedule the resumption;
+ *   fd mode       no callback: an eventfd registered with the wait ctx
+ *                 (ASYNC_WAIT_CTX_set_wait_fd) becomes readable.
+ * In the callback modes ringcrypt registers an entry with fd -1 under its own
+ * key, so that it learns when the wait ctx is freed; poll no fds in those
+ * modes. When the in-flight limit is reached or a backend refuses, the status
+ * is ASYNC_STATUS_EAGAIN, the job pauses and retries on resume; a core calls
+ * the callback when a slot frees, the other modes call it (or wake the fd) at
+ * once. Freeing the wait ctx while the job is paused abandons the request:
+ * the job must then never be resumed.
+ *
+ * Returns the work's result, -ETIMEDOUT past the deadline, -ECANCELED when
+ * the core was destroyed, -ESHUTDOWN when the runtime stopped, -ENOMEM, or
+ * -EINVAL when the configuration is invalid. The caller keeps its reference
+ * either way and drops it with rc_req_free.
+ */
+RC_API int rc_offload(struct rc_req *req);
+
+/* Drops the caller's reference. */
+RC_API void rc_req_free(struct rc_req *req);
+
+/* ---- statistics -------------------------------------------------------- */
+
+struct rc_stats {
+    uint64_t submitted;  /* handed to a backend */
+    uint64_t completed;  /* finished as the caller sees it, errors included */
+    uint64_t paused;     /* ASYNC_pause_job calls */
+    uint64_t resumed;    /* returns from ASYNC_pause_job */
+    uint64_t callbacks;  /* wait-ctx callbacks called */
+    uint64_t fd_wakes;   /* eventfd writes in fd mode */
+    uint64_t eagain;     /* back-pressure: ASYNC_STATUS_EAGAIN set */
+    uint64_t errors;     /* completions with an error, timeouts included */
+    uint64_t timeouts;   /* deadlines that expired */
+    uint64_t inline_ops; /* work run on the caller's thread */
+};
+
+/* The counters of one core (readable from any thread). */
+RC_API void rc_core_stats(const struct rc_core *core, struct rc_stats *out);
+
+/* The process's totals: every core, alive or destroyed, and threads without. */
+RC_API void rc_stats_total(struct rc_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

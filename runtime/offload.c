@@ -1,0 +1,200 @@
+#include "offload.h"
+
+#include <errno.h>
+#include <openssl/async.h>
+
+#include "backend_worker.h"
+#include "clock.h"
+#include "core.h"
+#include "runtime.h"
+#include "stats.h"
+#include "waiter.h"
+#include "watchdog.h"
+
+/* Slots taken by requests without a core (callback and fd modes), process-wide. */
+static _Atomic unsigned int detached_inflight;
+
+static bool is_done(struct rc_req *req)
+{
+    return atomic_load_explicit(&req->done, memory_order_acquire) != 0;
+}
+
+static int admit(struct rc_req *req)
+{
+    if (req->mode == RC_MODE_CORE)
+        return rc_core_admit(req->core, req);
+    if (req->has_slot)
+        return 0;
+    if (atomic_fetch_add(&detached_inflight, 1) >= rc_runtime_config()->max_inflight) {
+        atomic_fetch_sub(&detached_inflight, 1);
+        return -EAGAIN;
+    }
+    req->has_slot = true;
+    return 0;
+}
+
+static void slot_put(struct rc_req *req)
+{
+    if (!req->has_slot)
+        return;
+    if (req->mode == RC_MODE_CORE) {
+        rc_core_slot_put(req->core, req);
+        return;
+    }
+    req->has_slot = false;
+    atomic_fetch_sub(&detached_inflight, 1);
+}
+
+bool rc_req_finish(struct rc_req *req, int outcome, bool wake)
+{
+    int unclaimed = 0;
+
+    if (!atomic_compare_exchange_strong(&req->claimed, &unclaimed, 1))
+        return false;
+    if (req->mode != RC_MODE_CORE)
+        rc_watchdog_unwatch(req);
+    slot_put(req);
+    rc_stat_inc(RC_ST_COMPLETED);
+    if (outcome < 0)
+        rc_stat_inc(RC_ST_ERRORS);
+    req->outcome = outcome;
+    atomic_store_explicit(&req->done, 1, memory_order_release);
+    /* After done: a callback-mode job resumed by this wake must find its answer. */
+    if (wake)
+        rc_waiter_wake(req->waiter, req->mode, outcome < 0 ? RC_WAKE_ERR : RC_WAKE_OK);
+    return true;
+}
+
+/* Hands req to the backend: 0, -EAGAIN (back-pressure) or another -errno. */
+static int submit(struct rc_req *req)
+{
+    int rc = admit(req);
+
+    if (rc != 0)
+        return rc;
+    req->deadline_ns = rc_now_ns() + (uint64_t)rc_runtime_config()->timeout_ms * 1000000u;
+    rc_req_get(req); /* the backend's reference */
+    if (req->mode == RC_MODE_CORE) {
+        rc_core_track(req->core, req);
+    } else {
+        rc = rc_watchdog_watch(req);
+        if (rc != 0)
+            goto undo_ref;
+        req->phase = RC_PHASE_SUBMITTED;
+    }
+    rc = rc_worker_submit(req);
+    if (rc != 0)
+        goto undo;
+    rc_stat_inc(RC_ST_SUBMITTED);
+    return 0;
+
+undo:
+    if (req->mode == RC_MODE_CORE)
+        rc_core_untrack(req->core, req);
+    else
+        rc_watchdog_unwatch(req);
+    req->phase = RC_PHASE_IDLE;
+undo_ref:
+    rc_req_put(req);
+    slot_put(req);
+    return rc;
+}
+
+static void pause_job(struct rc_req *req)
+{
+    rc_stat_inc(RC_ST_PAUSED);
+    ASYNC_pause_job();
+    rc_stat_inc(RC_ST_RESUMED);
+    if (req->mode == RC_MODE_FD)
+        rc_waiter_drain(req->waiter);
+}
+
+static void back_pressure(struct rc_req *req, ASYNC_WAIT_CTX *wctx)
+{
+    rc_stat_inc(RC_ST_EAGAIN);
+    ASYNC_WAIT_CTX_set_status(wctx, ASYNC_STATUS_EAGAIN);
+    /* A core calls back when a slot frees; without one, retrying at once is all there is. */
+    if (req->mode == RC_MODE_CORE)
+        rc_core_block(req->core, req);
+    else
+        rc_waiter_wake(req->waiter, req->mode, RC_WAKE_RETRY);
+}
+
+static int run_inline(struct rc_req *req)
+{
+    req->mode = RC_MODE_SYNC;
+    req->outcome = req->fn(req->ctx);
+    atomic_store_explicit(&req->done, 1, memory_order_relaxed);
+    rc_stat_inc(RC_ST_INLINE);
+    return req->outcome;
+}
+
+static enum rc_mode choose_mode(ASYNC_WAIT_CTX *wctx, struct rc_core *core)
+{
+    ASYNC_callback_fn cb;
+    void *arg;
+
+    if (!ASYNC_WAIT_CTX_get_callback(wctx, &cb, &arg))
+        return RC_MODE_FD;
+    return core != NULL ? RC_MODE_CORE : RC_MODE_CALLBACK;
+}
+
+int rc_offload(struct rc_req *req)
+{
+    ASYNC_WAIT_CTX *wctx;
+    struct rc_waiter *w;
+    ASYNC_JOB *job;
+    int rc;
+
+    if (req->mode != RC_MODE_NONE)
+        return -EALREADY;
+    rc = rc_runtime_ready();
+    if (rc != 0)
+        return rc;
+    job = ASYNC_get_current_job();
+    if (job == NULL || rc_runtime_inline())
+        return run_inline(req);
+    wctx = ASYNC_get_wait_ctx(job);
+    req->mode = choose_mode(wctx, rc_core_current());
+    w = rc_waiter_bind(wctx, req->mode == RC_MODE_FD);
+    if (w == NULL)
+        return run_inline(req);
+    if (req->mode == RC_MODE_CORE)
+        req->core = rc_core_current();
+    rc_waiter_get(w);
+    req->waiter = w;
+    w->cur = req;
+
+    /* Back-pressure: pause until told to retry; a destroyed core completes it meanwhile. */
+    while (!is_done(req) && (rc = submit(req)) == -EAGAIN) {
+        back_pressure(req, wctx);
+        pause_job(req);
+    }
+    if (rc == 0) {
+        /* ASYNC_pause_job may return early (the app may retry at will): loop on done. */
+        while (!is_done(req)) {
+            ASYNC_WAIT_CTX_set_status(wctx, ASYNC_STATUS_OK);
+            pause_job(req);
+        }
+    } else if (!is_done(req)) {
+        rc_req_finish(req, rc, false);
+    }
+    w->cur = NULL;
+    if (req->outcome < 0)
+        ASYNC_WAIT_CTX_set_status(wctx, ASYNC_STATUS_ERR);
+    return req->outcome;
+}
+
+void rc_offload_abandon(struct rc_req *req)
+{
+    /* Not done means its core (if any) is alive: this runs on the job's thread. */
+    if (req->mode == RC_MODE_CORE && !is_done(req) &&
+        (req->phase == RC_PHASE_BLOCKED || req->phase == RC_PHASE_HANDED))
+        rc_core_unblock(req);
+    rc_req_put(req);
+}
+
+void rc_offload_forget_after_fork(void)
+{
+    atomic_store(&detached_inflight, 0);
+}

@@ -1,0 +1,166 @@
+#include "runtime.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_worker.h"
+#include "core.h"
+#include "offload.h"
+#include "ringcrypt.h"
+#include "ring.h"
+#include "stats.h"
+#include "watchdog.h"
+
+unsigned int rc_fork_gen;
+
+static struct {
+    pthread_mutex_t lock;
+    _Atomic int running;
+    bool hooks_installed;
+    struct rc_config cfg;
+    char error[512];
+} rt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+const struct rc_config *rc_runtime_config(void)
+{
+    return &rt.cfg;
+}
+
+bool rc_runtime_inline(void)
+{
+    return rt.cfg.backend == RC_BACKEND_INLINE;
+}
+
+const char *rc_last_error(void)
+{
+    return rt.error;
+}
+
+static void stop_locked(bool at_exit)
+{
+    if (!atomic_load(&rt.running))
+        return;
+    atomic_store(&rt.running, 0);
+    rc_workers_stop(rt.cfg.timeout_ms, at_exit);
+    rc_watchdog_stop();
+}
+
+static void at_exit(void)
+{
+    pthread_mutex_lock(&rt.lock);
+    if (atomic_load(&rt.running) && rt.cfg.stats_path[0] != '\0' &&
+        rc_stats_write_json(rt.cfg.stats_path) != 0)
+        fprintf(stderr, "ringcrypt: cannot append statistics to %s\n", rt.cfg.stats_path);
+    /* Workers must not run OpenSSL code while OpenSSL's own exit handler tears it down. */
+    stop_locked(true);
+    pthread_mutex_unlock(&rt.lock);
+}
+
+static void after_fork_child(void)
+{
+    /* Only this thread came along: the parent's threads, rings and requests stay its own. */
+    pthread_mutex_init(&rt.lock, NULL);
+    rc_fork_gen++;
+    atomic_store(&rt.running, 0);
+    rc_workers_forget_after_fork();
+    rc_watchdog_forget_after_fork();
+    rc_offload_forget_after_fork();
+    rc_stats_reset_after_fork();
+    rc_core_forget_after_fork();
+}
+
+static int start_locked(void)
+{
+    int rc;
+
+    rc = rc_config_load(&rt.cfg, rt.error, sizeof(rt.error));
+    if (rc != 0)
+        goto fail;
+    if (!rt.hooks_installed) {
+        /* OpenSSL registers its exit handler first, so ours runs before it. */
+        OPENSSL_init_crypto(0, NULL);
+        if (atexit(at_exit) != 0 || pthread_atfork(NULL, NULL, after_fork_child) != 0) {
+            snprintf(rt.error, sizeof(rt.error), "cannot install exit and fork handlers");
+            rc = -ENOMEM;
+            goto fail;
+        }
+        rt.hooks_installed = true;
+    }
+    if (rt.cfg.backend != RC_BACKEND_INLINE) {
+        rc = rc_workers_start(&rt.cfg);
+        if (rc != 0) {
+            snprintf(rt.error, sizeof(rt.error), "cannot start %u workers: %s",
+                     rt.cfg.workers, strerror(-rc));
+            goto fail;
+        }
+    }
+    rt.error[0] = '\0';
+    atomic_store_explicit(&rt.running, 1, memory_order_release);
+    return 0;
+
+fail:
+    fprintf(stderr, "ringcrypt: %s\n", rt.error);
+    return rc;
+}
+
+int rc_runtime_ready(void)
+{
+    int rc = 0;
+
+    if (atomic_load_explicit(&rt.running, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&rt.lock);
+    if (!atomic_load(&rt.running))
+        rc = start_locked();
+    pthread_mutex_unlock(&rt.lock);
+    return rc;
+}
+
+int rc_init(void)
+{
+    return rc_runtime_ready();
+}
+
+int rc_config_set(const char *key, const char *value)
+{
+    int rc;
+
+    if (key == NULL || value == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&rt.lock);
+    if (atomic_load(&rt.running))
+        rc = -EBUSY;
+    else
+        rc = rc_config_store(key, value, rt.error, sizeof(rt.error));
+    pthread_mutex_unlock(&rt.lock);
+    return rc;
+}
+
+int rc_info(struct rc_info *out)
+{
+    int rc = rc_runtime_ready();
+
+    if (rc != 0)
+        return rc;
+    out->backend = rt.cfg.backend == RC_BACKEND_INLINE ? "inline" : "worker";
+    out->transport = rt.cfg.backend == RC_BACKEND_INLINE ? "none"
+                     : rc_workers_use_msg_ring()          ? "msg_ring"
+                                                          : "eventfd";
+    out->ring_flags = rc_ring_flags_name();
+    out->workers = rt.cfg.backend == RC_BACKEND_INLINE ? 0 : rt.cfg.workers;
+    out->max_inflight = rt.cfg.max_inflight;
+    out->timeout_ms = rt.cfg.timeout_ms;
+    return 0;
+}
+
+void rc_shutdown(void)
+{
+    pthread_mutex_lock(&rt.lock);
+    stop_locked(false);
+    pthread_mutex_unlock(&rt.lock);
+}

@@ -1,0 +1,139 @@
+#include "watchdog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "clock.h"
+#include "stats.h"
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct rc_link list;
+    pthread_t thread;
+    bool started, stop;
+} wd = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .list = { &wd.list, &wd.list },
+};
+
+/* Called and returns with the lock held; drops it while completing. */
+static void end_locked(struct rc_req *req, int outcome)
+{
+    rc_list_remove(&req->link);
+    req->watched = false;
+    /* Its backend may answer and its caller free it the moment the lock goes. */
+    rc_req_get(req);
+    pthread_mutex_unlock(&wd.lock);
+    if (rc_req_finish(req, outcome, true) && outcome == -ETIMEDOUT)
+        rc_stat_inc(RC_ST_TIMEOUTS);
+    rc_req_put(req);
+    pthread_mutex_lock(&wd.lock);
+}
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wd.lock);
+    while (!wd.stop) {
+        struct rc_link *first = rc_list_first(&wd.list);
+        struct rc_req *req;
+        struct timespec ts;
+
+        if (first == NULL) {
+            pthread_cond_wait(&wd.cond, &wd.lock);
+            continue;
+        }
+        req = rc_container_of(first, struct rc_req, link);
+        if (req->deadline_ns > rc_now_ns()) {
+            ts.tv_sec = (time_t)(req->deadline_ns / 1000000000u);
+            ts.tv_nsec = (long)(req->deadline_ns % 1000000000u);
+            pthread_cond_timedwait(&wd.cond, &wd.lock, &ts);
+            continue;
+        }
+        end_locked(req, -ETIMEDOUT);
+    }
+    pthread_mutex_unlock(&wd.lock);
+    return NULL;
+}
+
+static int start_locked(void)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&wd.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    wd.stop = false;
+    rc = pthread_create(&wd.thread, NULL, watchdog_main, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&wd.cond);
+        return -rc;
+    }
+    wd.started = true;
+    return 0;
+}
+
+int rc_watchdog_watch(struct rc_req *req)
+{
+    bool was_empty;
+    int rc = 0;
+
+    pthread_mutex_lock(&wd.lock);
+    if (!wd.started)
+        rc = start_locked();
+    if (rc == 0) {
+        was_empty = rc_list_empty(&wd.list);
+        rc_list_append(&wd.list, &req->link);
+        req->watched = true;
+        if (was_empty)
+            pthread_cond_signal(&wd.cond);
+    }
+    pthread_mutex_unlock(&wd.lock);
+    return rc;
+}
+
+void rc_watchdog_unwatch(struct rc_req *req)
+{
+    pthread_mutex_lock(&wd.lock);
+    if (req->watched) {
+        rc_list_remove(&req->link);
+        req->watched = false;
+    }
+    pthread_mutex_unlock(&wd.lock);
+}
+
+void rc_watchdog_stop(void)
+{
+    struct rc_link *l;
+
+    pthread_mutex_lock(&wd.lock);
+    if (!wd.started) {
+        pthread_mutex_unlock(&wd.lock);
+        return;
+    }
+    wd.stop = true;
+    pthread_cond_signal(&wd.cond);
+    pthread_mutex_unlock(&wd.lock);
+    pthread_join(wd.thread, NULL);
+
+    pthread_mutex_lock(&wd.lock);
+    /* Stopped backends answered all they could; a stuck one never will. */
+    while ((l = rc_list_first(&wd.list)) != NULL)
+        end_locked(rc_container_of(l, struct rc_req, link), -ESHUTDOWN);
+    pthread_cond_destroy(&wd.cond);
+    wd.started = false;
+    pthread_mutex_unlock(&wd.lock);
+}
+
+void rc_watchdog_forget_after_fork(void)
+{
+    /* The thread did not survive the fork, and the lock may have been held by another. */
+    pthread_mutex_init(&wd.lock, NULL);
+    rc_list_init(&wd.list);
+    wd.started = false;
+    wd.stop = false;
+}

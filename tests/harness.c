@@ -1,0 +1,412 @@
+#include "harness.h"
+
+#include <dirent.h>
+#include <stddef.h>
+#include <errno.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int t_failures;
+
+const char *const t_mode_names[] = { "core", "callback", "fd" };
+
+/* ---- scenarios ---------------------------------------------------------- */
+
+static int spawn_scenario(const char *self, const struct scenario *s)
+{
+    char *argv[] = { (char *)self, (char *)s->name, NULL };
+    char **envp;
+    size_t n = 0, extra = 0;
+    pid_t pid;
+    int status, rc;
+
+    while (environ[n] != NULL)
+        n++;
+    while (s->env != NULL && s->env[extra] != NULL)
+        extra++;
+    envp = calloc(n + extra + 1, sizeof(*envp));
+    if (envp == NULL)
+        return T_FAIL;
+    /* The scenario's own RINGCRYPT_* settings replace any inherited ones. */
+    n = 0;
+    for (char **e = environ; *e != NULL; e++)
+        if (strncmp(*e, "RINGCRYPT_", 10) != 0)
+            envp[n++] = *e;
+    for (size_t i = 0; i < extra; i++)
+        envp[n++] = (char *)s->env[i];
+    rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, envp);
+    free(envp);
+    if (rc != 0) {
+        fprintf(stderr, "cannot start scenario %s: %s\n", s->name, strerror(rc));
+        return T_FAIL;
+    }
+    if (waitpid(pid, &status, 0) < 0)
+        return T_FAIL;
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "scenario %s: killed by signal %d\n", s->name, WTERMSIG(status));
+        return T_FAIL;
+    }
+    return WEXITSTATUS(status);
+}
+
+int t_main(int argc, char **argv, const struct scenario *scenarios)
+{
+    int worst = T_PASS, ran = 0, skipped = 0;
+
+    if (argc > 1) {
+        for (const struct scenario *s = scenarios; s->name != NULL; s++) {
+            if (strcmp(s->name, argv[1]) == 0) {
+                int rc = s->run();
+
+                if (rc == T_PASS && t_failures > 0)
+                    rc = T_FAIL;
+                return rc;
+            }
+        }
+        fprintf(stderr, "no scenario %s\n", argv[1]);
+        return T_FAIL;
+    }
+    for (const struct scenario *s = scenarios; s->name != NULL; s++) {
+        int rc = spawn_scenario(argv[0], s);
+
+        printf("  %-40s %s\n", s->name, rc == T_PASS ? "ok" : rc == T_SKIP ? "skip" : "FAIL");
+        fflush(stdout);
+        ran++;
+        if (rc == T_SKIP)
+            skipped++;
+        else if (rc != T_PASS)
+            worst = T_FAIL;
+    }
+    if (worst == T_PASS && skipped == ran)
+        return T_SKIP;
+    return worst;
+}
+
+/* ---- work --------------------------------------------------------------- */
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;
+
+void t_gate_close(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    gate_closed = true;
+    pthread_mutex_unlock(&gate_lock);
+}
+
+void t_gate_open(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    gate_closed = false;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+int t_work_compute(void *ctx)
+{
+    struct t_work *w = ctx;
+
+    if (w->delay_us != 0) {
+        struct timespec ts = { .tv_nsec = (long)w->delay_us * 1000 };
+
+        nanosleep(&ts, NULL);
+    }
+    if (w->ran != NULL)
+        atomic_fetch_add(w->ran, 1);
+    w->out = w->in * 3 + 1;
+    return w->result;
+}
+
+int t_work_blocked(void *ctx)
+{
+    pthread_mutex_lock(&gate_lock);
+    while (gate_closed)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+    return t_work_compute(ctx);
+}
+
+void t_work_release(void *ctx)
+{
+    struct t_work *w = ctx;
+
+    if (w->released != NULL)
+        atomic_fetch_add(w->released, 1);
+}
+
+struct rc_req *t_req(int (*fn)(void *), long in, int result, _Atomic int *released)
+{
+    struct rc_req *req = rc_req_new(fn, sizeof(struct t_work), t_work_release);
+    struct t_work *w;
+
+    if (req == NULL)
+        return NULL;
+    w = rc_req_ctx(req);
+    w->in = in;
+    w->result = result;
+    w->released = released;
+    return req;
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static int job_entry(void *arg)
+{
+    struct t_job *j = *(struct t_job **)arg;
+
+    return j->body(j);
+}
+
+static void record_status(struct t_job *j)
+{
+    switch (ASYNC_WAIT_CTX_get_status(j->wctx)) {
+    case ASYNC_STATUS_OK:
+        atomic_fetch_add(&j->seen_ok, 1);
+        break;
+    case ASYNC_STATUS_EAGAIN:
+        atomic_fetch_add(&j->seen_eagain, 1);
+        break;
+    case ASYNC_STATUS_ERR:
+        atomic_fetch_add(&j->seen_err, 1);
+        break;
+    default:
+        break;
+    }
+}
+
+int t_job_step(struct t_job *j)
+{
+    int rc = ASYNC_start_job(&j->job, j->wctx, &j->ret, job_entry, &j, sizeof(j));
+
+    if (rc == ASYNC_FINISH) {
+        j->finished = true;
+        j->d->remaining--;
+    }
+    return rc;
+}
+
+static void resume_task(struct rc_task *t)
+{
+    struct t_job *j = (struct t_job *)(void *)((char *)t - offsetof(struct t_job, task));
+
+    j->queued = false;
+    if (!j->finished)
+        t_job_step(j);
+}
+
+static int wake_core(void *arg)
+{
+    struct t_job *j = arg;
+
+    atomic_fetch_add(&j->wakes, 1);
+    record_status(j);
+    if (!j->queued) {
+        j->queued = true;
+        rc_core_defer(j->d->core, &j->task);
+    }
+    return 1;
+}
+
+static int wake_foreign(void *arg)
+{
+    struct t_job *j = arg;
+    struct t_driver *d = j->d;
+
+    atomic_fetch_add(&j->wakes, 1);
+    record_status(j);
+    pthread_mutex_lock(&d->lock);
+    if (!j->queued) {
+        j->queued = true;
+        j->next_ready = d->ready;
+        d->ready = j;
+        pthread_cond_signal(&d->cond);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return 1;
+}
+
+int t_driver_init(struct t_driver *d, enum t_mode mode, struct t_job *jobs, int n,
+                  int (*body)(struct t_job *), void *arg)
+{
+    memset(d, 0, sizeof(*d));
+    d->mode = mode;
+    d->remaining = n;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    if (mode == T_CORE) {
+        int rc = rc_core_create(NULL, &d->core);
+
+        if (rc != 0)
+            return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        struct t_job *j = &jobs[i];
+
+        memset(j, 0, sizeof(*j));
+        j->d = d;
+        j->index = i;
+        j->body = body;
+        j->arg = arg;
+        j->task.fn = resume_task;
+        j->wctx = ASYNC_WAIT_CTX_new();
+        if (j->wctx == NULL)
+            return -ENOMEM;
+        if (mode == T_CORE)
+            ASYNC_WAIT_CTX_set_callback(j->wctx, wake_core, j);
+        else if (mode == T_CALLBACK)
+            ASYNC_WAIT_CTX_set_callback(j->wctx, wake_foreign, j);
+    }
+    return 0;
+}
+
+static long elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+static int drive_fd(struct t_driver *d, struct t_job *jobs, int n)
+{
+    struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
+    int *who = calloc((size_t)n, sizeof(*who));
+    int np = 0, rc;
+
+    if (pfd == NULL || who == NULL) {
+        free(pfd);
+        free(who);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        OSSL_ASYNC_FD fds[4];
+        size_t nfds = 0;
+
+        if (jobs[i].finished)
+            continue;
+        ASYNC_WAIT_CTX_get_all_fds(jobs[i].wctx, NULL, &nfds);
+        if (nfds == 0 || nfds > 4) {
+            /* No fd to wait on: resume at once (back-pressure on a fresh wait ctx). */
+            t_job_step(&jobs[i]);
+            record_status(&jobs[i]);
+            continue;
+        }
+        ASYNC_WAIT_CTX_get_all_fds(jobs[i].wctx, fds, &nfds);
+        pfd[np].fd = fds[0];
+        pfd[np].events = POLLIN;
+        who[np++] = i;
+    }
+    rc = np > 0 ? poll(pfd, (nfds_t)np, 100) : 0;
+    for (int k = 0; rc > 0 && k < np; k++) {
+        if (pfd[k].revents & POLLIN) {
+            atomic_fetch_add(&jobs[who[k]].wakes, 1);
+            t_job_step(&jobs[who[k]]);
+            record_status(&jobs[who[k]]);
+        }
+    }
+    free(pfd);
+    free(who);
+    (void)d;
+    return 0;
+}
+
+int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
+{
+    struct timespec start;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int i = 0; i < n; i++) {
+        t_job_step(&jobs[i]);
+        if (d->mode == T_FD)
+            record_status(&jobs[i]);
+    }
+    while (d->remaining > 0) {
+        if (elapsed_ms(&start) > timeout_ms)
+            return -ETIMEDOUT;
+        switch (d->mode) {
+        case T_CORE:
+            rc_core_run(d->core, 100);
+            break;
+        case T_CALLBACK: {
+            struct t_job *ready;
+            struct timespec until;
+
+            pthread_mutex_lock(&d->lock);
+            if (d->ready == NULL) {
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 100 * 1000000;
+                if (until.tv_nsec >= 1000000000) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&d->cond, &d->lock, &until);
+            }
+            ready = d->ready;
+            d->ready = NULL;
+            for (struct t_job *j = ready; j != NULL; j = j->next_ready)
+                j->queued = false;
+            pthread_mutex_unlock(&d->lock);
+            while (ready != NULL) {
+                struct t_job *next = ready->next_ready;
+
+                if (!ready->finished)
+                    t_job_step(ready);
+                ready = next;
+            }
+            break;
+        }
+        case T_FD:
+            drive_fd(d, jobs, n);
+            break;
+        }
+    }
+    return 0;
+}
+
+void t_driver_fini(struct t_driver *d, struct t_job *jobs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ASYNC_WAIT_CTX_free(jobs[i].wctx);
+        jobs[i].wctx = NULL;
+    }
+    if (d->core != NULL)
+        rc_core_destroy(d->core);
+    d->core = NULL;
+    pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->cond);
+}
+
+/* ---- accounting --------------------------------------------------------- */
+
+int t_count_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (dir == NULL)
+        return -1;
+    while ((e = readdir(dir)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n - 1; /* the directory's own fd */
+}
+
+void t_stats_since(const struct rc_stats *before, struct rc_stats *delta)
+{
+    const uint64_t *b = (const uint64_t *)before;
+    uint64_t *d = (uint64_t *)delta;
+
+    rc_stats_total(delta);
+    for (size_t i = 0; i < sizeof(*delta) / sizeof(uint64_t); i++)
+        d[i] -= b[i];
+}

@@ -1,0 +1,127 @@
+/*
+ * Shared by every test binary: assertions, scenarios run in fresh processes
+ * (the runtime's configuration is process-wide), ASYNC job drivers for the
+ * three completion modes, and work functions to offload.
+ * Exit codes follow liburing's tests: 0 pass, 1 fail, 77 skip.
+ */
+#ifndef RC_TEST_HARNESS_H
+#define RC_TEST_HARNESS_H
+
+#include <openssl/async.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ringcrypt.h"
+
+#define T_PASS 0
+#define T_FAIL 1
+#define T_SKIP 77
+
+extern int t_failures;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fprintf(stderr, "\n");                                            \
+            t_failures++;                                                     \
+        }                                                                     \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                        \
+    do {                                                                      \
+        long long _a = (long long)(a), _b = (long long)(b);                   \
+        CHECK(_a == _b, "%s = %lld, expected %lld", #a, _a, _b);              \
+    } while (0)
+
+/* A scenario runs in its own process, started with env (NULL-terminated "K=V"). */
+struct scenario {
+    const char *name;
+    int (*run)(void);
+    const char *const *env;
+};
+
+/*
+ * With no arguments, runs every scenario in a fresh copy of this program and
+ * returns the combined exit code; with a scenario's name, runs just that one.
+ */
+int t_main(int argc, char **argv, const struct scenario *scenarios);
+
+/* ---- work to offload ---------------------------------------------------- */
+
+/* The context of every test request. */
+struct t_work {
+    long in, out;
+    int result;             /* what the work function returns */
+    unsigned int delay_us;  /* how long it takes */
+    _Atomic int *released;  /* counts release callbacks */
+    _Atomic int *ran;       /* counts executions */
+};
+
+/* out = in * 3 + 1 after delay_us, then returns result. */
+int t_work_compute(void *ctx);
+/* Blocks until t_gate_open(), then like t_work_compute. */
+int t_work_blocked(void *ctx);
+void t_work_release(void *ctx);
+
+void t_gate_close(void);
+void t_gate_open(void);
+
+/* A request for t_work_compute (or fn) with in, released counted in *released. */
+struct rc_req *t_req(int (*fn)(void *), long in, int result, _Atomic int *released);
+
+/* ---- ASYNC jobs and their drivers -------------------------------------- */
+
+enum t_mode { T_CORE, T_CALLBACK, T_FD };
+
+extern const char *const t_mode_names[];
+
+struct t_driver;
+
+struct t_job {
+    ASYNC_JOB *job;
+    ASYNC_WAIT_CTX *wctx;
+    int (*body)(struct t_job *j);
+    void *arg;
+    int ret;                 /* body's return value */
+    bool finished;
+    bool queued;             /* on the run queue / ready list */
+    struct rc_task task;
+    struct t_job *next_ready;
+    struct t_driver *d;
+    int index;
+    /* Statuses seen at wake-ups (callback) or after each start (fd). */
+    _Atomic int seen_ok, seen_eagain, seen_err;
+    _Atomic int wakes;
+};
+
+struct t_driver {
+    enum t_mode mode;
+    struct rc_core *core;    /* T_CORE */
+    pthread_mutex_t lock;    /* T_CALLBACK */
+    pthread_cond_t cond;
+    struct t_job *ready;
+    int remaining;
+};
+
+/* Sets up n jobs running body in mode; T_CORE creates a core on this thread. */
+int t_driver_init(struct t_driver *d, enum t_mode mode, struct t_job *jobs, int n,
+                  int (*body)(struct t_job *), void *arg);
+/* Starts every job and drives them until all finished or timeout_ms passed. 0 or -ETIMEDOUT. */
+int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms);
+/* Frees the wait ctxs (jobs must be finished, or deliberately abandoned) and the core. */
+void t_driver_fini(struct t_driver *d, struct t_job *jobs, int n);
+
+/* Starts or resumes one job once; returns the ASYNC_start_job result. */
+int t_job_step(struct t_job *j);
+
+/* Open file descriptors of this process. */
+int t_count_fds(void);
+
+/* Totals minus a snapshot taken earlier. */
+void t_stats_since(const struct rc_stats *before, struct rc_stats *delta);
+
+#endif
