@@ -106,21 +106,23 @@ static void send_answer(struct rc_worker *w, struct rc_req *req, int result)
 static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags)
 {
     struct rc_req *req = rc_container_of(ev, struct rc_req, ev_reply_fail);
+    struct rc_core *core = req->core;
     struct io_uring_sqe *sqe;
 
     (void)res;
     (void)flags;
+    /* Publish again: the core's acquire must also cover this thread's reads of req. */
+    rc_req_set_result(req, rc_req_result(req));
     /*
      * The core waits for this answer (home is SENDING), so its ring is alive:
      * the failure is transient (-EOVERFLOW, -EBUSY, -ENOMEM). Send it again,
-     * by doorbell if the ring is still refusing.
+     * by doorbell if this ring is full.
      */
     sqe = rc_ring_sqe(&tls_worker->ring);
-    if (sqe == NULL) {
-        rc_doorbell_post(&req->core->doorbell, &req->inbox);
-        return;
-    }
-    prep_msg(sqe, req->core->ring.ring_fd, &req->ev_reply, &req->ev_reply_fail);
+    if (sqe == NULL)
+        rc_doorbell_post(&core->doorbell, &req->inbox);
+    else
+        prep_msg(sqe, core->ring.ring_fd, &req->ev_reply, &req->ev_reply_fail);
 }
 
 static void execute(struct rc_worker *w, struct rc_req *req)

@@ -198,7 +198,7 @@ static void resume_task(struct rc_task *t)
     struct t_job *j = (struct t_job *)(void *)((char *)t - offsetof(struct t_job, task));
 
     j->queued = false;
-    if (!j->finished)
+    if (!j->finished && !j->abandoned)
         t_job_step(j);
 }
 
@@ -236,13 +236,19 @@ static int wake_foreign(void *arg)
 int t_driver_init(struct t_driver *d, enum t_mode mode, struct t_job *jobs, int n,
                   int (*body)(struct t_job *), void *arg)
 {
+    return t_driver_init_opts(d, mode, NULL, jobs, n, body, arg);
+}
+
+int t_driver_init_opts(struct t_driver *d, enum t_mode mode, const struct rc_core_opts *opts,
+                       struct t_job *jobs, int n, int (*body)(struct t_job *), void *arg)
+{
     memset(d, 0, sizeof(*d));
     d->mode = mode;
     d->remaining = n;
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->cond, NULL);
     if (mode == T_CORE) {
-        int rc = rc_core_create(NULL, &d->core);
+        int rc = rc_core_create(opts, &d->core);
 
         if (rc != 0)
             return rc;
@@ -290,7 +296,7 @@ static int drive_fd(struct t_driver *d, struct t_job *jobs, int n)
         OSSL_ASYNC_FD fds[4];
         size_t nfds = 0;
 
-        if (jobs[i].finished)
+        if (jobs[i].finished || jobs[i].abandoned)
             continue;
         ASYNC_WAIT_CTX_get_all_fds(jobs[i].wctx, NULL, &nfds);
         if (nfds == 0 || nfds > 4) {
@@ -318,16 +324,29 @@ static int drive_fd(struct t_driver *d, struct t_job *jobs, int n)
     return 0;
 }
 
+void t_job_abandon(struct t_job *j)
+{
+    ASYNC_WAIT_CTX_free(j->wctx);
+    j->wctx = NULL;
+    j->abandoned = true;
+    j->d->remaining--;
+}
+
 int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
 {
-    struct timespec start;
-
-    clock_gettime(CLOCK_MONOTONIC, &start);
     for (int i = 0; i < n; i++) {
         t_job_step(&jobs[i]);
         if (d->mode == T_FD)
             record_status(&jobs[i]);
     }
+    return t_driver_loop(d, jobs, n, timeout_ms);
+}
+
+int t_driver_loop(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
+{
+    struct timespec start;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
     while (d->remaining > 0) {
         if (elapsed_ms(&start) > timeout_ms)
             return -ETIMEDOUT;
@@ -351,13 +370,16 @@ int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
             }
             ready = d->ready;
             d->ready = NULL;
-            for (struct t_job *j = ready; j != NULL; j = j->next_ready)
-                j->queued = false;
             pthread_mutex_unlock(&d->lock);
             while (ready != NULL) {
-                struct t_job *next = ready->next_ready;
+                struct t_job *next;
 
-                if (!ready->finished)
+                /* Once unqueued, a wake-up may queue it again and rewrite next_ready. */
+                pthread_mutex_lock(&d->lock);
+                next = ready->next_ready;
+                ready->queued = false;
+                pthread_mutex_unlock(&d->lock);
+                if (!ready->finished && !ready->abandoned)
                     t_job_step(ready);
                 ready = next;
             }

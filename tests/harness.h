@@ -88,6 +88,7 @@ struct t_job {
     void *arg;
     int ret;                 /* body's return value */
     bool finished;
+    bool abandoned;          /* its wait ctx was freed while it was paused: never resume it */
     bool queued;             /* on the run queue / ready list */
     struct rc_task task;
     struct t_job *next_ready;
@@ -110,8 +111,15 @@ struct t_driver {
 /* Sets up n jobs running body in mode; T_CORE creates a core on this thread. */
 int t_driver_init(struct t_driver *d, enum t_mode mode, struct t_job *jobs, int n,
                   int (*body)(struct t_job *), void *arg);
+/* The same, with the core created with opts. */
+int t_driver_init_opts(struct t_driver *d, enum t_mode mode, const struct rc_core_opts *opts,
+                       struct t_job *jobs, int n, int (*body)(struct t_job *), void *arg);
 /* Starts every job and drives them until all finished or timeout_ms passed. 0 or -ETIMEDOUT. */
 int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms);
+/* Drives jobs already started (t_job_step) until all finished or abandoned. */
+int t_driver_loop(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms);
+/* Frees j's wait ctx while its job is paused, as SSL_free does. */
+void t_job_abandon(struct t_job *j);
 /* Frees the wait ctxs (jobs must be finished, or deliberately abandoned) and the core. */
 void t_driver_fini(struct t_driver *d, struct t_job *jobs, int n);
 
