@@ -137,7 +137,7 @@ static void execute(struct rc_worker *w, struct rc_req *req)
     if (req->mode == RC_MODE_CORE) {
         send_answer(w, req, result);
     } else {
-        rc_req_finish(req, result, true);
+        rc_req_finish(req, result, RC_FINISH_WAKE);
         rc_req_put(req);
     }
     now = rc_now_ns();
@@ -253,7 +253,7 @@ void rc_worker_on_exec_fail(struct rc_event *ev, int res, unsigned int flags)
     if (post_to_worker(req) == 0)
         return;
     rc_core_untrack(req->core, req);
-    rc_req_finish(req, -ESHUTDOWN, true);
+    rc_req_finish(req, -ESHUTDOWN, RC_FINISH_WAKE);
     rc_req_put(req);
 }
 

@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "backend_worker.h"
 #include "clock.h"
@@ -45,7 +47,7 @@ void rc_core_answer(struct rc_core *core, struct rc_req *req)
     if (rc_list_linked(&req->link))
         rc_list_remove(&req->link);
     core->in_backend--;
-    rc_req_finish(req, rc_req_result(req), true);
+    rc_req_finish(req, rc_req_result(req), RC_FINISH_WAKE);
     rc_req_put(req);
 }
 
@@ -174,11 +176,28 @@ struct io_uring_sqe *rc_core_sqe(struct rc_core *core)
     return rc_ring_sqe(&core->ring);
 }
 
+/* A loop that polls rc_core_fd learns of work the ring will not announce. */
+static void wake_poller(struct rc_core *core)
+{
+    static const uint64_t one = 1;
+
+    if (core->wake_fd >= 0)
+        (void)!write(core->wake_fd, &one, sizeof(one));
+}
+
+void rc_core_flush(struct rc_core *core)
+{
+    if (!core->in_run)
+        io_uring_submit(&core->ring);
+}
+
 void rc_core_defer(struct rc_core *core, struct rc_task *task)
 {
     task->next = NULL;
     *core->rq_tail = task;
     core->rq_tail = &task->next;
+    if (!core->in_run)
+        wake_poller(core);
 }
 
 static int run_tasks(struct rc_core *core)
@@ -255,8 +274,7 @@ static int expire(struct rc_core *core)
         /* The backend still holds it: keep it where destroy can find it. */
         rc_list_remove(l);
         rc_list_append(&core->limbo, l);
-        if (rc_req_finish(req, -ETIMEDOUT, true))
-            rc_stat_inc(RC_ST_TIMEOUTS);
+        rc_req_finish(req, -ETIMEDOUT, RC_FINISH_WAKE | RC_FINISH_EXPIRED);
         n++;
     }
     return n;
@@ -300,6 +318,12 @@ int rc_core_run(struct rc_core *core, int timeout_ms)
     if (core->in_run)
         return -EBUSY;
     core->in_run = true;
+    if (core->wake_fd >= 0) {
+        uint64_t count;
+
+        (void)!read(core->wake_fd, &count, sizeof(count));
+    }
+    core->turn_ns = rc_now_ns();
     handled = run_tasks(core);
     rc = wait_turn(core, timeout_ms, handled > 0 || core->rq_head != NULL);
     if (rc == 0) {
@@ -307,6 +331,13 @@ int rc_core_run(struct rc_core *core, int timeout_ms)
         handled += expire(core);
     }
     core->in_run = false;
+    if (core->wake_fd >= 0) {
+        /* A polling loop comes back only if the fd says so: send what handlers queued. */
+        if (io_uring_sq_ready(&core->ring) > 0)
+            io_uring_submit(&core->ring);
+        if (core->rq_head != NULL)
+            wake_poller(core);
+    }
     return rc < 0 ? rc : handled;
 }
 
@@ -315,9 +346,30 @@ int rc_core_poll(struct rc_core *core)
     return rc_core_run(core, 0);
 }
 
-int rc_core_fd(const struct rc_core *core)
+int rc_core_fd(struct rc_core *core)
 {
-    return core->ring.ring_fd;
+    int fd, rc;
+
+    if (core->wake_fd >= 0)
+        return core->wake_fd;
+    /*
+     * poll() on a DEFER_TASKRUN ring fd is not woken by deferred completions
+     * (MSG_RING's among them); an eventfd registered with the ring is. Made
+     * on demand: only a loop that polls pays for its signals and drains.
+     */
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    rc = io_uring_register_eventfd(&core->ring, fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    core->wake_fd = fd;
+    /* Work already waiting must show too. */
+    if (core->rq_head != NULL || io_uring_cq_ready(&core->ring) > 0)
+        wake_poller(core);
+    return fd;
 }
 
 void rc_core_stats(const struct rc_core *core, struct rc_stats *out)
@@ -356,6 +408,7 @@ int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out)
             sq = cq;
     }
     core->doorbell.efd = -1;
+    core->wake_fd = -1;
     rc = rc_ring_setup(&core->ring, sq, cq);
     if (rc != 0)
         goto fail;
@@ -366,12 +419,15 @@ int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out)
     rc = rc_doorbell_arm(&core->doorbell, &core->ring);
     if (rc != 0)
         goto fail_ring;
+    /* The doorbell listens from now on, not from the first turn: a loop may poll first. */
+    io_uring_submit(&core->ring);
     core->rq_tail = &core->rq_head;
     rc_list_init(&core->blocked);
     rc_list_init(&core->handed);
     rc_list_init(&core->pending);
     rc_list_init(&core->limbo);
     core->fork_gen = rc_fork_gen;
+    core->turn_ns = rc_now_ns();
     rc_stats_register(&core->stats);
     tls_core = core;
     rc_tls_counters = &core->stats;
@@ -398,7 +454,7 @@ static void cancel_list(struct rc_link *head, struct rc_link *to)
         req->phase = RC_PHASE_IDLE;
         if (to != NULL)
             rc_list_append(to, l);
-        rc_req_finish(req, -ECANCELED, false);
+        rc_req_finish(req, -ECANCELED, RC_FINISH_QUIET);
     }
 }
 
@@ -450,5 +506,7 @@ void rc_core_destroy(struct rc_core *core)
     }
     io_uring_queue_exit(&core->ring);
     rc_doorbell_close(&core->doorbell);
+    if (core->wake_fd >= 0)
+        close(core->wake_fd);
     free(core);
 }

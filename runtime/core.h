@@ -29,6 +29,10 @@ struct rc_core {
 
     struct rc_doorbell doorbell; /* answers when MSG_RING is not used */
 
+    /* The time at the start of this turn: deadlines of the turn's offloads count from it. */
+    uint64_t turn_ns;
+
+    int wake_fd; /* rc_core_fd, made on first use: registered with the ring; -1 until then */
     bool in_run;
     bool destroying;
 };
@@ -60,6 +64,9 @@ void rc_core_answer(struct rc_core *core, struct rc_req *req);
  */
 bool rc_core_post_begin(struct rc_req *req);
 void rc_core_post_end(struct rc_core *core);
+
+/* Outside a loop turn, submits what was prepared: no turn is coming to do it. */
+void rc_core_flush(struct rc_core *core);
 
 /* In a fork child: this thread's core is the parent's. */
 void rc_core_forget_after_fork(void);

@@ -45,7 +45,7 @@ static void slot_put(struct rc_req *req)
     atomic_fetch_sub(&detached_inflight, 1);
 }
 
-bool rc_req_finish(struct rc_req *req, int outcome, bool wake)
+bool rc_req_finish(struct rc_req *req, int outcome, unsigned int how)
 {
     int unclaimed = 0;
 
@@ -54,13 +54,16 @@ bool rc_req_finish(struct rc_req *req, int outcome, bool wake)
     if (req->mode != RC_MODE_CORE)
         rc_watchdog_unwatch(req);
     slot_put(req);
+    /* Counted before done: whoever sees done sees the counts. */
     rc_stat_inc(RC_ST_COMPLETED);
     if (outcome < 0)
         rc_stat_inc(RC_ST_ERRORS);
+    if (how & RC_FINISH_EXPIRED)
+        rc_stat_inc(RC_ST_TIMEOUTS);
     req->outcome = outcome;
     atomic_store_explicit(&req->done, 1, memory_order_release);
     /* After done: a callback-mode job resumed by this wake must find its answer. */
-    if (wake)
+    if (how & RC_FINISH_WAKE)
         rc_waiter_wake(req->waiter, req->mode, outcome < 0 ? RC_WAKE_ERR : RC_WAKE_OK);
     return true;
 }
@@ -72,7 +75,9 @@ static int submit(struct rc_req *req)
 
     if (rc != 0)
         return rc;
-    req->deadline_ns = rc_now_ns() + (uint64_t)rc_runtime_config()->timeout_ms * 1000000u;
+    /* A core's offloads run within its turn: the turn's clock reading is close enough. */
+    req->deadline_ns = (req->mode == RC_MODE_CORE ? req->core->turn_ns : rc_now_ns()) +
+                       (uint64_t)rc_runtime_config()->timeout_ms * 1000000u;
     rc_req_get(req); /* the backend's reference */
     if (req->mode == RC_MODE_CORE) {
         rc_core_track(req->core, req);
@@ -85,6 +90,8 @@ static int submit(struct rc_req *req)
     rc = rc_worker_submit(req);
     if (rc != 0)
         goto undo;
+    if (req->mode == RC_MODE_CORE)
+        rc_core_flush(req->core);
     rc_stat_inc(RC_ST_SUBMITTED);
     return 0;
 
@@ -166,18 +173,24 @@ int rc_offload(struct rc_req *req)
     w->cur = req;
 
     /* Back-pressure: pause until told to retry; a destroyed core completes it meanwhile. */
-    while (!is_done(req) && (rc = submit(req)) == -EAGAIN) {
+    while (!is_done(req)) {
+        /*
+         * Set before the backend can see the request: in callback mode the
+         * completing thread sets the status too, and must not be overwritten.
+         */
+        ASYNC_WAIT_CTX_set_status(wctx, ASYNC_STATUS_OK);
+        rc = submit(req);
+        if (rc != -EAGAIN)
+            break;
         back_pressure(req, wctx);
         pause_job(req);
     }
     if (rc == 0) {
         /* ASYNC_pause_job may return early (the app may retry at will): loop on done. */
-        while (!is_done(req)) {
-            ASYNC_WAIT_CTX_set_status(wctx, ASYNC_STATUS_OK);
+        while (!is_done(req))
             pause_job(req);
-        }
     } else if (!is_done(req)) {
-        rc_req_finish(req, rc, false);
+        rc_req_finish(req, rc, RC_FINISH_QUIET);
     }
     w->cur = NULL;
     if (req->outcome < 0)

@@ -78,12 +78,18 @@ struct rc_req {
 void rc_req_get(struct rc_req *req);
 void rc_req_put(struct rc_req *req);
 
+enum rc_finish {
+    RC_FINISH_QUIET = 0,   /* nobody to tell: the job's side looks for itself */
+    RC_FINISH_WAKE = 1,    /* tell the wait ctx: status and callback, or the eventfd */
+    RC_FINISH_EXPIRED = 2, /* its deadline passed: counted as a timeout */
+};
+
 /*
- * Completes req as its caller sees it, once: stores outcome, marks it done
- * and, when wake is set, tells the wait ctx (status and callback, or the
- * eventfd). Returns false if someone else completed it first.
+ * Completes req as its caller sees it, once: counts it, stores outcome, marks
+ * it done, then wakes as how says. Returns false if someone else completed it
+ * first.
  */
-bool rc_req_finish(struct rc_req *req, int outcome, bool wake);
+bool rc_req_finish(struct rc_req *req, int outcome, unsigned int how);
 
 /*
  * io_uring carries requests between threads with the kernel's own ordering,

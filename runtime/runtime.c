@@ -22,6 +22,8 @@ static struct {
     pthread_mutex_t lock;
     _Atomic int running;
     bool hooks_installed;
+    bool started;          /* in this process, since its fork */
+    char stats_path[4096]; /* RINGCRYPT_STATS of the last start: reported even after a stop */
     struct rc_config cfg;
     char error[512];
 } rt = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -53,9 +55,8 @@ static void stop_locked(bool at_exit)
 static void at_exit(void)
 {
     pthread_mutex_lock(&rt.lock);
-    if (atomic_load(&rt.running) && rt.cfg.stats_path[0] != '\0' &&
-        rc_stats_write_json(rt.cfg.stats_path) != 0)
-        fprintf(stderr, "ringcrypt: cannot append statistics to %s\n", rt.cfg.stats_path);
+    if (rt.started && rt.stats_path[0] != '\0' && rc_stats_write_json(rt.stats_path) != 0)
+        fprintf(stderr, "ringcrypt: cannot append statistics to %s\n", rt.stats_path);
     /* Workers must not run OpenSSL code while OpenSSL's own exit handler tears it down. */
     stop_locked(true);
     pthread_mutex_unlock(&rt.lock);
@@ -67,6 +68,7 @@ static void after_fork_child(void)
     pthread_mutex_init(&rt.lock, NULL);
     rc_fork_gen++;
     atomic_store(&rt.running, 0);
+    rt.started = false;
     rc_workers_forget_after_fork();
     rc_watchdog_forget_after_fork();
     rc_offload_forget_after_fork();
@@ -100,6 +102,8 @@ static int start_locked(void)
         }
     }
     rt.error[0] = '\0';
+    rt.started = true;
+    memcpy(rt.stats_path, rt.cfg.stats_path, sizeof(rt.stats_path));
     atomic_store_explicit(&rt.running, 1, memory_order_release);
     return 0;
 
@@ -130,13 +134,16 @@ int rc_config_set(const char *key, const char *value)
 {
     int rc;
 
-    if (key == NULL || value == NULL)
-        return -EINVAL;
     pthread_mutex_lock(&rt.lock);
-    if (atomic_load(&rt.running))
+    if (key == NULL || value == NULL) {
+        snprintf(rt.error, sizeof(rt.error), "%s: no %s given", key != NULL ? key : "rc_config_set",
+                 key != NULL ? "value" : "key");
+        rc = -EINVAL;
+    } else if (atomic_load(&rt.running)) {
         rc = -EBUSY;
-    else
+    } else {
         rc = rc_config_store(key, value, rt.error, sizeof(rt.error));
+    }
     pthread_mutex_unlock(&rt.lock);
     return rc;
 }

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 
 #include "clock.h"
-#include "stats.h"
 
 static struct {
     pthread_mutex_t lock;
@@ -26,8 +25,8 @@ static void end_locked(struct rc_req *req, int outcome)
     /* Its backend may answer and its caller free it the moment the lock goes. */
     rc_req_get(req);
     pthread_mutex_unlock(&wd.lock);
-    if (rc_req_finish(req, outcome, true) && outcome == -ETIMEDOUT)
-        rc_stat_inc(RC_ST_TIMEOUTS);
+    rc_req_finish(req, outcome,
+                  RC_FINISH_WAKE | (outcome == -ETIMEDOUT ? RC_FINISH_EXPIRED : 0));
     rc_req_put(req);
     pthread_mutex_lock(&wd.lock);
 }

@@ -19,40 +19,8 @@ static struct t_job jobs[JOBS]; /* static: abandoned jobs stay reachable, as in 
 
 static int body(struct t_job *j)
 {
-    struct rc_req *req = t_req(t_work_blocked, j->index, 0, &released);
-    long out;
-    int rc;
-
-    if (req == NULL)
-        return -ENOMEM;
-    rc = rc_offload(req);
-    out = ((struct t_work *)rc_req_ctx(req))->out;
-    rc_req_free(req);
-    if (rc == 0 && out != j->index * 3 + 1)
-        rc = -EPROTO;
-    return rc;
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Runs the core (if any) until released reaches want. */
-static void wait_released(struct t_driver *d, int want)
-{
-    long start = now_ms();
-
-    while (atomic_load(&released) < want && now_ms() - start < 20000) {
-        if (d->core != NULL)
-            rc_core_run(d->core, 10);
-        else
-            usleep(1000);
-    }
-    CHECK_EQ(atomic_load(&released), want);
+    return t_offload(&(struct t_offload_args){ .fn = t_work_blocked, .in = j->index,
+                                               .released = &released });
 }
 
 static int freed_in_flight(enum t_mode mode)
@@ -72,7 +40,7 @@ static int freed_in_flight(enum t_mode mode)
         t_job_abandon(&jobs[i]);
     CHECK_EQ(atomic_load(&released), 0);
     t_gate_open();
-    wait_released(&d, JOBS);
+    CHECK_EQ(t_wait_released(&released, JOBS, d.core), JOBS);
     t_stats_since(&before, &s);
     CHECK_EQ(s.completed, JOBS);
     CHECK_EQ(s.callbacks, 0);
@@ -128,8 +96,8 @@ static int core_freed_after_handover(void)
     for (int i = 0; i < 3; i++)
         CHECK_EQ(t_job_step(&jobs[i]), ASYNC_PAUSE);
     t_gate_open();
-    start = now_ms();
-    while (jobs[1].wakes == 0 && now_ms() - start < 20000)
+    start = t_now_ms();
+    while (jobs[1].wakes == 0 && t_now_ms() - start < 20000)
         rc_core_run(d.core, 10);
     CHECK_EQ(jobs[1].wakes, 1);
     CHECK_EQ(jobs[2].wakes, 0);
@@ -154,10 +122,10 @@ static int core_destroyed_in_flight(void)
     CHECK_EQ(t_driver_init(&d, T_CORE, jobs, JOBS, body, NULL), 0);
     for (int i = 0; i < JOBS; i++)
         CHECK_EQ(t_job_step(&jobs[i]), ASYNC_PAUSE);
-    start = now_ms();
+    start = t_now_ms();
     rc_core_destroy(d.core);
     d.core = NULL;
-    CHECK(now_ms() - start < 1000, "destroy took %ld ms", now_ms() - start);
+    CHECK(t_now_ms() - start < 1000, "destroy took %ld ms", t_now_ms() - start);
     CHECK(rc_core_current() == NULL, "the thread still has a core");
     /* Whatever happens to the jobs is the app's affair; resumed, they see -ECANCELED. */
     for (int i = 0; i < JOBS; i++) {
@@ -165,7 +133,7 @@ static int core_destroyed_in_flight(void)
         CHECK_EQ(jobs[i].ret, -ECANCELED);
     }
     t_gate_open();
-    wait_released(&d, JOBS);
+    CHECK_EQ(t_wait_released(&released, JOBS, d.core), JOBS);
     t_stats_since(&before, &s);
     CHECK_EQ(s.completed, JOBS);
     CHECK_EQ(s.callbacks, 0);
@@ -226,15 +194,15 @@ static int shutdown_stuck(void)
     for (int i = 0; i < 4; i++)
         CHECK_EQ(t_job_step(&jobs[i]), ASYNC_PAUSE);
     usleep(100 * 1000); /* deadlines expire 100 ms before shutdown stops waiting */
-    start = now_ms();
+    start = t_now_ms();
     rc_shutdown();
-    CHECK(now_ms() - start < 5000, "shutdown took %ld ms", now_ms() - start);
+    CHECK(t_now_ms() - start < 5000, "shutdown took %ld ms", t_now_ms() - start);
     CHECK_EQ(t_driver_loop(&d, jobs, 4, 20000), 0);
     for (int i = 0; i < 4; i++)
         CHECK_EQ(jobs[i].ret, -ETIMEDOUT);
     /* The stuck worker answers at last: its answer is dropped, its request freed. */
     t_gate_open();
-    wait_released(&d, 4);
+    CHECK_EQ(t_wait_released(&released, 4, d.core), 4);
     t_driver_fini(&d, jobs, 4);
     return T_PASS;
 }

@@ -11,7 +11,7 @@
 
 #define JOBS 16
 
-static _Atomic int released;
+static _Atomic int released; /* per scenario: each runs in its own process */
 
 struct body_arg {
     int (*fn)(void *);
@@ -22,19 +22,9 @@ struct body_arg {
 static int body(struct t_job *j)
 {
     const struct body_arg *a = j->arg;
-    struct rc_req *req = t_req(a->fn, j->index, a->result, &released);
-    struct t_work *w;
-    int rc;
 
-    if (req == NULL)
-        return -ENOMEM;
-    w = rc_req_ctx(req);
-    w->delay_us = a->delay_us;
-    rc = rc_offload(req);
-    if (rc == 0 && w->out != j->index * 3 + 1)
-        rc = -EPROTO;
-    rc_req_free(req);
-    return rc;
+    return t_offload(&(struct t_offload_args){ .fn = a->fn, .in = j->index, .result = a->result,
+                                               .delay_us = a->delay_us, .released = &released });
 }
 
 static int run_jobs(enum t_mode mode, int n, const struct body_arg *arg, struct t_job *jobs,
@@ -49,6 +39,7 @@ static int run_jobs(enum t_mode mode, int n, const struct body_arg *arg, struct 
     CHECK_EQ(rc, 0);
     rc = t_driver_run(&d, jobs, n, 20000);
     CHECK_EQ(rc, 0);
+    CHECK_EQ(t_wait_released(&released, n, d.core), n);
     t_driver_fini(&d, jobs, n);
     t_stats_since(&before, delta);
     return rc;
@@ -71,7 +62,9 @@ static int check_ok(enum t_mode mode)
     CHECK_EQ(s.completed, JOBS);
     CHECK_EQ(s.errors, 0);
     CHECK_EQ(s.inline_ops, 0);
-    CHECK(s.paused >= JOBS, "paused %llu", (unsigned long long)s.paused);
+    /* A core answers only in a loop turn, after the pause; a worker may beat the pause. */
+    if (mode == T_CORE)
+        CHECK(s.paused >= JOBS, "paused %llu", (unsigned long long)s.paused);
     CHECK_EQ(s.resumed, s.paused);
     if (mode == T_FD) {
         CHECK_EQ(s.fd_wakes, JOBS);

@@ -17,23 +17,8 @@ static _Atomic int released, ran;
 
 static int body(struct t_job *j)
 {
-    struct rc_req *req = t_req(t_work_blocked, j->index, 0, &released);
-    int rc;
-
-    if (req == NULL)
-        return -ENOMEM;
-    ((struct t_work *)rc_req_ctx(req))->ran = &ran;
-    rc = rc_offload(req);
-    rc_req_free(req);
-    return rc;
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return t_offload(&(struct t_offload_args){ .fn = t_work_blocked, .in = j->index,
+                                               .released = &released, .ran = &ran });
 }
 
 /* Timeouts in mode; open_gate: let the stuck backend answer afterwards. */
@@ -47,11 +32,11 @@ static int timeouts(enum t_mode mode, bool open_gate)
     t_gate_close();
     rc_stats_total(&before);
     CHECK_EQ(t_driver_init(&d, mode, jobs, JOBS, body, NULL), 0);
-    start = now_ms();
+    start = t_now_ms();
     CHECK_EQ(t_driver_run(&d, jobs, JOBS, 20000), 0);
     /* 200 ms deadlines: not before, and not much after either. */
-    CHECK(now_ms() - start >= 150, "timed out after %ld ms", now_ms() - start);
-    CHECK(now_ms() - start < 10000, "timed out after %ld ms", now_ms() - start);
+    CHECK(t_now_ms() - start >= 150, "timed out after %ld ms", t_now_ms() - start);
+    CHECK(t_now_ms() - start < 10000, "timed out after %ld ms", t_now_ms() - start);
     for (int i = 0; i < JOBS; i++) {
         CHECK_EQ(jobs[i].ret, -ETIMEDOUT);
         CHECK(jobs[i].seen_err >= 1, "job %d never saw ASYNC_STATUS_ERR", i);
@@ -68,8 +53,8 @@ static int timeouts(enum t_mode mode, bool open_gate)
     }
 
     t_gate_open();
-    start = now_ms();
-    while (atomic_load(&released) < JOBS && now_ms() - start < 20000) {
+    start = t_now_ms();
+    while (atomic_load(&released) < JOBS && t_now_ms() - start < 20000) {
         if (d.core != NULL)
             rc_core_run(d.core, 10);
         else

@@ -17,18 +17,8 @@ static struct t_job parent_jobs[JOBS];
 
 static int body(struct t_job *j)
 {
-    struct rc_req *req = t_req(t_work_blocked, j->index, 0, &released);
-    long out;
-    int rc;
-
-    if (req == NULL)
-        return -ENOMEM;
-    rc = rc_offload(req);
-    out = ((struct t_work *)rc_req_ctx(req))->out;
-    rc_req_free(req);
-    if (rc == 0 && out != j->index * 3 + 1)
-        rc = -EPROTO;
-    return rc;
+    return t_offload(&(struct t_offload_args){ .fn = t_work_blocked, .in = j->index,
+                                               .released = &released });
 }
 
 /* In the child: its parent's jobs stay paused, its own run to the end. */
@@ -81,7 +71,7 @@ static int with_requests_in_flight(enum t_mode mode)
     CHECK_EQ(t_driver_loop(&d, parent_jobs, JOBS, 20000), 0);
     for (int i = 0; i < JOBS; i++)
         CHECK_EQ(parent_jobs[i].ret, 0);
-    CHECK_EQ(atomic_load(&released), JOBS);
+    CHECK_EQ(t_wait_released(&released, JOBS, d.core), JOBS);
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
     t_driver_fini(&d, parent_jobs, JOBS);

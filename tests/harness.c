@@ -156,6 +156,45 @@ struct rc_req *t_req(int (*fn)(void *), long in, int result, _Atomic int *releas
     return req;
 }
 
+int t_offload(const struct t_offload_args *a)
+{
+    struct rc_req *req = t_req(a->fn, a->in, a->result, a->released);
+    struct t_work *w;
+    int rc;
+
+    if (req == NULL)
+        return -ENOMEM;
+    w = rc_req_ctx(req);
+    w->delay_us = a->delay_us;
+    w->ran = a->ran;
+    rc = rc_offload(req);
+    if (rc == 0 && w->out != a->in * 3 + 1)
+        rc = -EPROTO;
+    rc_req_free(req);
+    return rc;
+}
+
+long t_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int t_wait_released(_Atomic int *released, int want, struct rc_core *core)
+{
+    long start = t_now_ms();
+
+    while (atomic_load(released) < want && t_now_ms() - start < 20000) {
+        if (core != NULL)
+            rc_core_run(core, 10);
+        else
+            usleep(1000);
+    }
+    return atomic_load(released);
+}
+
 /* ---- jobs --------------------------------------------------------------- */
 
 static int job_entry(void *arg)
@@ -273,14 +312,6 @@ int t_driver_init_opts(struct t_driver *d, enum t_mode mode, const struct rc_cor
     return 0;
 }
 
-static long elapsed_ms(const struct timespec *start)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
 static int drive_fd(struct t_driver *d, struct t_job *jobs, int n)
 {
     struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
@@ -344,11 +375,10 @@ int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
 
 int t_driver_loop(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
 {
-    struct timespec start;
+    long start = t_now_ms();
 
-    clock_gettime(CLOCK_MONOTONIC, &start);
     while (d->remaining > 0) {
-        if (elapsed_ms(&start) > timeout_ms)
+        if (t_now_ms() - start > timeout_ms)
             return -ETIMEDOUT;
         switch (d->mode) {
         case T_CORE:

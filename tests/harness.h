@@ -73,6 +73,31 @@ void t_gate_open(void);
 /* A request for t_work_compute (or fn) with in, released counted in *released. */
 struct rc_req *t_req(int (*fn)(void *), long in, int result, _Atomic int *released);
 
+/* One offload, checked: what to run and where to count. */
+struct t_offload_args {
+    int (*fn)(void *);
+    long in;
+    int result;
+    unsigned int delay_us;
+    _Atomic int *released;
+    _Atomic int *ran;
+};
+
+/*
+ * Offloads a t_work request and frees it: rc_offload's result, -EPROTO if it
+ * succeeded with a wrong answer, -ENOMEM if no request could be made.
+ */
+int t_offload(const struct t_offload_args *a);
+
+long t_now_ms(void);
+
+/*
+ * Waits (running core, if any) until *released reaches want: the thread that
+ * completes a request drops its reference after waking the job, so a job can
+ * finish before the last counters move. Returns *released.
+ */
+int t_wait_released(_Atomic int *released, int want, struct rc_core *core);
+
 /* ---- ASYNC jobs and their drivers -------------------------------------- */
 
 enum t_mode { T_CORE, T_CALLBACK, T_FD };

@@ -14,18 +14,10 @@ static _Atomic int completions[JOBS];
 
 static int body(struct t_job *j)
 {
-    struct rc_req *req = t_req(t_work_compute, j->index, 0, &released);
-    long out;
-    int rc;
+    int rc = t_offload(&(struct t_offload_args){ .fn = t_work_compute, .in = j->index,
+                                                 .released = &released });
 
-    if (req == NULL)
-        return -ENOMEM;
-    rc = rc_offload(req);
-    out = ((struct t_work *)rc_req_ctx(req))->out;
-    rc_req_free(req);
     atomic_fetch_add(&completions[j->index], 1);
-    if (rc == 0 && out != j->index * 3 + 1)
-        rc = -EPROTO;
     return rc;
 }
 

@@ -18,20 +18,12 @@ static _Atomic int released;
 static int body(struct t_job *j)
 {
     for (int r = 0; r < ROUNDS; r++) {
-        long in = j->index * 1000 + r;
-        struct rc_req *req = t_req(t_work_compute, in, 0, &released);
-        long out;
-        int rc;
+        int rc = t_offload(&(struct t_offload_args){ .fn = t_work_compute,
+                                                     .in = j->index * 1000 + r,
+                                                     .released = &released });
 
-        if (req == NULL)
-            return -ENOMEM;
-        rc = rc_offload(req);
-        out = ((struct t_work *)rc_req_ctx(req))->out;
-        rc_req_free(req);
         if (rc != 0)
             return rc;
-        if (out != in * 3 + 1)
-            return -EPROTO;
     }
     return 0;
 }
@@ -54,6 +46,7 @@ static int run_all_modes(const char *transport)
         CHECK_EQ(t_driver_run(&d, jobs, JOBS, 60000), 0);
         for (int i = 0; i < JOBS; i++)
             CHECK(jobs[i].ret == 0, "%s job %d: %d", t_mode_names[m], i, jobs[i].ret);
+        CHECK_EQ(t_wait_released(&released, JOBS * ROUNDS, d.core), JOBS * ROUNDS);
         t_driver_fini(&d, jobs, JOBS);
         t_stats_since(&before, &s);
         CHECK_EQ(s.submitted, JOBS * ROUNDS);

@@ -96,7 +96,7 @@ struct rc_core_opts {
 /*
  * Creates the calling thread's core (opts may be NULL). -EBUSY if this thread
  * already has one. The core belongs to this thread: every rc_core_* call but
- * rc_core_fd and rc_core_stats must come from it.
+ * rc_core_stats must come from it.
  */
 RC_API int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out);
 
@@ -124,8 +124,12 @@ RC_API int rc_core_run(struct rc_core *core, int timeout_ms);
 /* rc_core_run without waiting. */
 RC_API int rc_core_poll(struct rc_core *core);
 
-/* A descriptor that polls readable when rc_core_poll has work to do. */
-RC_API int rc_core_fd(const struct rc_core *core);
+/*
+ * For applications with their own epoll loop: a descriptor that polls
+ * readable when rc_core_poll has work to do (a completion, a queued task).
+ * Made on the first call, from the core's thread; -errno if it cannot be.
+ */
+RC_API int rc_core_fd(struct rc_core *core);
 
 /*
  * An SQE on the core's ring for the application's own operation; set its

@@ -1,0 +1,231 @@
+/*
+ * ringcrypt-bench: what an offload costs the core thread, measured beside the
+ * inline baseline in the same run.
+ *
+ *   ringcrypt-bench --op null [--jobs 1,8,64] [--duration S] [--repeat N]
+ *                   [--workers N] [--json]
+ *
+ * For each transport (MSG_RING, the eventfd fallback) and for inline, and for
+ * each number of concurrent ASYNC jobs on one core, runs jobs that offload a
+ * request doing nothing, for a fixed time after a warm-up, and reports ops/s
+ * and the core thread's CPU time per op (CLOCK_THREAD_CPUTIME_ID: the jobs run
+ * on that thread, so their fibre switches are included). Each point is the
+ * median of --repeat runs: on a small shared machine single runs scatter.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+struct measurement {
+    const char *transport;
+    int jobs;
+    double ops_per_s;
+    double core_ns_per_op;
+    unsigned long long ops;
+    double seconds;
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct run {
+    uint64_t until_ns;
+    unsigned long long ops;
+    int errors;
+};
+
+static int null_work(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static int body(struct t_job *j)
+{
+    struct run *r = j->arg;
+
+    /* The coarse clock costs a few ns: the loop's own overhead stays out of the figures. */
+    while (clock_ns(CLOCK_MONOTONIC_COARSE) < r->until_ns) {
+        struct rc_req *req = rc_req_new(null_work, 0, NULL);
+
+        if (req == NULL || rc_offload(req) != 0)
+            r->errors++;
+        rc_req_free(req);
+        r->ops++;
+    }
+    return 0;
+}
+
+static int measure(int jobs, double seconds, const char *transport, struct measurement *m)
+{
+    struct t_job *js = calloc((size_t)jobs, sizeof(*js));
+    struct t_driver d;
+    struct run r = { 0 };
+    uint64_t wall0, cpu0;
+    int rc;
+
+    if (js == NULL)
+        return -ENOMEM;
+    rc = t_driver_init(&d, T_CORE, js, jobs, body, &r);
+    if (rc != 0)
+        goto out;
+    wall0 = clock_ns(CLOCK_MONOTONIC);
+    cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    r.until_ns = clock_ns(CLOCK_MONOTONIC_COARSE) + (uint64_t)(seconds * 1e9);
+    rc = t_driver_run(&d, js, jobs, (int)(seconds * 1000) + 30000);
+    m->seconds = (double)(clock_ns(CLOCK_MONOTONIC) - wall0) / 1e9;
+    m->core_ns_per_op = r.ops ? (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0) / (double)r.ops : 0;
+    m->ops = r.ops;
+    m->ops_per_s = (double)r.ops / m->seconds;
+    m->jobs = jobs;
+    m->transport = transport;
+    if (rc == 0 && r.errors != 0)
+        rc = -EIO;
+out:
+    t_driver_fini(&d, js, jobs);
+    free(js);
+    return rc;
+}
+
+static int by_ops_per_s(const void *a, const void *b)
+{
+    double x = ((const struct measurement *)a)->ops_per_s, y = ((const struct measurement *)b)->ops_per_s;
+
+    return (x > y) - (x < y);
+}
+
+/* The run with the median ops/s of repeat runs, after a warm-up. */
+static int measure_median(int jobs, double seconds, int repeat, const char *transport,
+                          struct measurement *m)
+{
+    struct measurement runs[16];
+    int rc = measure(jobs, seconds / 5, transport, &runs[0]);
+
+    for (int i = 0; i < repeat && rc == 0; i++)
+        rc = measure(jobs, seconds, transport, &runs[i]);
+    if (rc != 0)
+        return rc;
+    qsort(runs, (size_t)repeat, sizeof(runs[0]), by_ops_per_s);
+    *m = runs[repeat / 2];
+    return 0;
+}
+
+/* Restarts the runtime with backend and transport. */
+static int configure(const char *backend, const char *force_eventfd, const char *workers)
+{
+    rc_shutdown();
+    if (rc_config_set("backend", backend) != 0 || rc_config_set("force_eventfd", force_eventfd) != 0 ||
+        (workers != NULL && rc_config_set("workers", workers) != 0)) {
+        fprintf(stderr, "ringcrypt-bench: %s\n", rc_last_error());
+        return -EINVAL;
+    }
+    return rc_init();
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: ringcrypt-bench --op null [--jobs 1,8,64] [--duration SECONDS] "
+                    "[--repeat N] [--workers N] [--json]\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "op", required_argument, NULL, 'o' },      { "jobs", required_argument, NULL, 'j' },
+        { "duration", required_argument, NULL, 'd' }, { "workers", required_argument, NULL, 'w' },
+        { "json", no_argument, NULL, 'J' },          { "repeat", required_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    static const struct {
+        const char *name, *backend, *force_eventfd;
+    } transports[] = {
+        { "msg_ring", "worker", "0" },
+        { "eventfd", "worker", "1" },
+        { "inline", "inline", "0" },
+    };
+    enum { NT = sizeof(transports) / sizeof(transports[0]) };
+    const char *op = NULL, *workers = NULL;
+    char joblist[256] = "1,8,64";
+    struct measurement m[NT][16];
+    int njobs = 0, jobs[16];
+    double duration = 1.0;
+    int repeat = 3;
+    bool json = false;
+    struct rc_info info;
+    unsigned int nworkers = 0;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': op = optarg; break;
+        case 'j': snprintf(joblist, sizeof(joblist), "%s", optarg); break;
+        case 'd': duration = atof(optarg); break;
+        case 'w': workers = optarg; break;
+        case 'r': repeat = atoi(optarg); break;
+        case 'J': json = true; break;
+        default: usage(); return 2;
+        }
+    }
+    if (op == NULL || strcmp(op, "null") != 0 || duration <= 0 || repeat < 1 || repeat > 16) {
+        usage();
+        return 2;
+    }
+    for (char *tok = strtok(joblist, ","); tok != NULL && njobs < 16; tok = strtok(NULL, ",")) {
+        jobs[njobs] = atoi(tok);
+        if (jobs[njobs] < 1 || jobs[njobs] > 100000) {
+            usage();
+            return 2;
+        }
+        njobs++;
+    }
+
+    for (int t = 0; t < NT; t++) {
+        if (configure(transports[t].backend, transports[t].force_eventfd, workers) != 0)
+            return 1;
+        rc_info(&info);
+        if (info.workers != 0)
+            nworkers = info.workers;
+        if (strcmp(info.transport, transports[t].name) != 0 && strcmp(info.backend, "inline") != 0) {
+            fprintf(stderr, "ringcrypt-bench: asked for %s, got %s\n", transports[t].name, info.transport);
+            return 1;
+        }
+        for (int i = 0; i < njobs; i++) {
+            if (measure_median(jobs[i], duration, repeat, transports[t].name, &m[t][i]) != 0) {
+                fprintf(stderr, "ringcrypt-bench: %s at %d jobs failed\n", transports[t].name, jobs[i]);
+                return 1;
+            }
+            if (json)
+                printf("{\"op\":\"null\",\"transport\":\"%s\",\"jobs\":%d,\"workers\":%u,"
+                       "\"ops\":%llu,\"seconds\":%.3f,\"ops_per_s\":%.0f,\"core_cpu_ns_per_op\":%.1f}\n",
+                       m[t][i].transport, m[t][i].jobs, info.workers, m[t][i].ops, m[t][i].seconds,
+                       m[t][i].ops_per_s, m[t][i].core_ns_per_op);
+        }
+    }
+    if (json)
+        return 0;
+
+    printf("ringcrypt-bench --op null: one core thread, %u workers, rings %s,\n"
+           "median of %d runs of %.1f s per point\n",
+           nworkers, info.ring_flags,
+           repeat, duration);
+    printf("core CPU/op = the core thread's CPU time per operation (jobs run on it)\n\n");
+    printf("%-9s %5s %12s %13s   %12s %13s   %9s\n", "transport", "jobs", "ops/s", "core CPU/op",
+           "inline ops/s", "inline CPU/op", "ops ratio");
+    for (int t = 0; t < NT - 1; t++)
+        for (int i = 0; i < njobs; i++)
+            printf("%-9s %5d %12.0f %10.0f ns   %12.0f %10.0f ns   %8.2fx\n", m[t][i].transport,
+                   jobs[i], m[t][i].ops_per_s, m[t][i].core_ns_per_op, m[NT - 1][i].ops_per_s,
+                   m[NT - 1][i].core_ns_per_op, m[t][i].ops_per_s / m[NT - 1][i].ops_per_s);
+    return 0;
+}
