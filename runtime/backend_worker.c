@@ -33,14 +33,15 @@ struct rc_worker {
 struct rc_pool {
     unsigned int n;
     bool msg_ring;
+    struct rc_pool *kept_next;
     _Atomic unsigned int next;
     _Atomic int stopping;
     struct rc_worker w[];
 };
 
 static _Atomic(struct rc_pool *) pool;
-/* A stopped pool that could not be freed; kept reachable on purpose. */
-static _Atomic(struct rc_pool *) kept;
+/* Stopped pools that could not be freed, kept reachable on purpose; under the runtime lock. */
+static struct rc_pool *kept;
 static _Atomic unsigned int failures_to_inject;
 /* Threads between loading the pool and posting to a doorbell: stop waits for them. */
 static _Atomic int submitters;
@@ -315,37 +316,47 @@ static void join_all(struct rc_pool *p, unsigned int n, unsigned int timeout_ms)
     }
 }
 
+/* Starts worker i of p: 0, or -errno with nothing of it left running. */
+static int start_worker(struct rc_pool *p, unsigned int i)
+{
+    struct rc_worker *w = &p->w[i];
+    int rc;
+
+    w->pool = p;
+    sem_init(&w->started, 0, 0);
+    rc = rc_doorbell_init(&w->doorbell, on_doorbell);
+    if (rc != 0)
+        return rc;
+    rc = -pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0)
+        return rc;
+    sem_wait(&w->started);
+    if (w->start_rc != 0) {
+        pthread_join(w->thread, NULL);
+        w->joined = true;
+    }
+    return w->start_rc;
+}
+
 int rc_workers_start(const struct rc_config *cfg)
 {
     struct rc_pool *p = calloc(1, sizeof(*p) + cfg->workers * sizeof(struct rc_worker));
-    unsigned int i;
+    unsigned int running;
     int rc = 0;
 
     if (p == NULL)
         return -ENOMEM;
     p->n = cfg->workers;
     p->msg_ring = !cfg->force_eventfd && rc_ring_has_msg_ring();
-    for (i = 0; i < p->n && rc == 0; i++) {
-        struct rc_worker *w = &p->w[i];
-
-        w->pool = p;
-        sem_init(&w->started, 0, 0);
-        rc = rc_doorbell_init(&w->doorbell, on_doorbell);
-        if (rc == 0)
-            rc = -pthread_create(&w->thread, NULL, worker_main, w);
-        if (rc == 0) {
-            sem_wait(&w->started);
-            rc = w->start_rc;
-            if (rc != 0) {
-                pthread_join(w->thread, NULL);
-                w->joined = true;
-            }
-        }
+    for (running = 0; running < p->n; running++) {
+        rc = start_worker(p, running);
+        if (rc != 0)
+            break;
     }
     if (rc != 0) {
         atomic_store(&p->stopping, 1);
-        join_all(p, i - 1, cfg->timeout_ms);
-        free_pool(p, i);
+        join_all(p, running, cfg->timeout_ms);
+        free_pool(p, running + 1);
         return rc;
     }
     atomic_store_explicit(&pool, p, memory_order_release);
@@ -366,10 +377,12 @@ void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
     for (unsigned int i = 0; i < p->n; i++)
         stuck |= !p->w[i].joined;
     /* A stuck worker still uses the pool; so may other threads at exit(). */
-    if (stuck || keep_memory)
-        atomic_store(&kept, p);
-    else
+    if (stuck || keep_memory) {
+        p->kept_next = kept;
+        kept = p;
+    } else {
         free_pool(p, p->n);
+    }
 }
 
 void rc_workers_forget_after_fork(void)

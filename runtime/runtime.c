@@ -26,6 +26,7 @@ static struct {
     char stats_path[4096]; /* RINGCRYPT_STATS of the last start: reported even after a stop */
     struct rc_config cfg;
     char error[512];
+    char error_said[512];
 } rt = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 const struct rc_config *rc_runtime_config(void)
@@ -108,7 +109,11 @@ static int start_locked(void)
     return 0;
 
 fail:
-    fprintf(stderr, "ringcrypt: %s\n", rt.error);
+    /* Every offload retries the start: say each reason once, not once per call. */
+    if (strcmp(rt.error, rt.error_said) != 0) {
+        fprintf(stderr, "ringcrypt: %s\n", rt.error);
+        memcpy(rt.error_said, rt.error, sizeof(rt.error_said));
+    }
     return rc;
 }
 

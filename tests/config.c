@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -431,6 +432,38 @@ static const char *const bad_workers[] = { "RINGCRYPT_WORKERS=abc", NULL };
 
 #define BAD(fn) { #fn, fn, fn##_env }
 
+/*
+ * Workers that cannot start (no descriptors left for their rings): a clear
+ * start-up error, no thread or descriptor left behind, whether the first or a
+ * later worker fails; with the limit lifted the next start works.
+ */
+static int workers_cannot_start(void)
+{
+    struct rlimit old, tight;
+    struct rc_info info;
+    int fds = t_count_fds();
+
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    /* Room for none, then for some: each worker takes a ring and an eventfd. */
+    for (rlim_t room = 0; room <= 6; room += 3) {
+        tight = old;
+        tight.rlim_cur = (rlim_t)fds + room;
+        CHECK_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+        CHECK_EQ(rc_init(), -EMFILE);
+        CHECK(strstr(rc_last_error(), "cannot start 8 workers") != NULL, "message: %s",
+              rc_last_error());
+        CHECK_EQ(t_count_fds(), fds);
+        CHECK_EQ(rc_info(&info), -EMFILE);
+    }
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    CHECK_EQ(rc_init(), 0);
+    CHECK_EQ(rc_info(&info), 0);
+    CHECK_EQ(info.workers, 8);
+    return T_PASS;
+}
+
+static const char *const eight_workers[] = { "RINGCRYPT_WORKERS=8", NULL };
+
 static const struct scenario scenarios[] = {
     BAD(workers_zero),
     BAD(workers_abc),
@@ -459,6 +492,7 @@ static const struct scenario scenarios[] = {
     { "restart_with_bad_env", restart_with_bad_env, NULL },
     { "env_wins", env_wins, env_over_set },
     { "env_invalid_despite_config_set", env_invalid_despite_config_set, bad_workers },
+    { "workers_cannot_start", workers_cannot_start, eight_workers },
     { NULL, NULL, NULL },
 };
 

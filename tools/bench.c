@@ -2,12 +2,14 @@
  * ringcrypt-bench: what an offload costs the core thread, measured beside the
  * inline baseline in the same run.
  *
- *   ringcrypt-bench --op null [--jobs 1,8,64] [--duration S] [--repeat N]
- *                   [--workers N] [--json]
+ *   ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] [--duration S]
+ *                   [--repeat N] [--workers N] [--json]
  *
  * For each transport (MSG_RING, the eventfd fallback) and for inline, and for
  * each number of concurrent ASYNC jobs on one core, runs jobs that offload a
- * request doing nothing, for a fixed time after a warm-up, and reports ops/s
+ * request — doing nothing (null), or a fixed amount of arithmetic that takes
+ * about --spin-us inline (spin, a stand-in for a private-key operation) — for
+ * a fixed time after a warm-up, and reports ops/s
  * and the core thread's CPU time per op (CLOCK_THREAD_CPUTIME_ID: the jobs run
  * on that thread, so their fibre switches are included). Each point is the
  * median of --repeat runs: on a small shared machine single runs scatter.
@@ -50,13 +52,45 @@ static int null_work(void *ctx)
     return 0;
 }
 
+/* Iterations of spin_work per request, calibrated at start-up. */
+static unsigned long spin_iterations;
+
+static int spin_work(void *ctx)
+{
+    volatile uint64_t sink;
+    uint64_t x = 88172645463325252u;
+
+    (void)ctx;
+    for (unsigned long i = 0; i < spin_iterations; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    sink = x;
+    (void)sink;
+    return 0;
+}
+
+static void calibrate_spin(unsigned int us)
+{
+    uint64_t t0;
+
+    spin_iterations = 1000000;
+    t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    spin_work(NULL);
+    spin_iterations = (unsigned long)((double)us * 1000.0 * 1000000.0 /
+                                      (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0));
+}
+
+static int (*work)(void *) = null_work;
+
 static int body(struct t_job *j)
 {
     struct run *r = j->arg;
 
     /* The coarse clock costs a few ns: the loop's own overhead stays out of the figures. */
     while (clock_ns(CLOCK_MONOTONIC_COARSE) < r->until_ns) {
-        struct rc_req *req = rc_req_new(null_work, 0, NULL);
+        struct rc_req *req = rc_req_new(work, 0, NULL);
 
         if (req == NULL || rc_offload(req) != 0)
             r->errors++;
@@ -134,8 +168,8 @@ static int configure(const char *backend, const char *force_eventfd, const char 
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ringcrypt-bench --op null [--jobs 1,8,64] [--duration SECONDS] "
-                    "[--repeat N] [--workers N] [--json]\n");
+    fprintf(stderr, "usage: ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] "
+                    "[--duration SECONDS] [--repeat N] [--workers N] [--json]\n");
 }
 
 int main(int argc, char **argv)
@@ -144,7 +178,7 @@ int main(int argc, char **argv)
         { "op", required_argument, NULL, 'o' },      { "jobs", required_argument, NULL, 'j' },
         { "duration", required_argument, NULL, 'd' }, { "workers", required_argument, NULL, 'w' },
         { "json", no_argument, NULL, 'J' },          { "repeat", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },
+        { "spin-us", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     static const struct {
@@ -160,7 +194,7 @@ int main(int argc, char **argv)
     struct measurement m[NT][16];
     int njobs = 0, jobs[16];
     double duration = 1.0;
-    int repeat = 3;
+    int repeat = 3, spin_us = 50;
     bool json = false;
     struct rc_info info;
     unsigned int nworkers = 0;
@@ -173,13 +207,19 @@ int main(int argc, char **argv)
         case 'd': duration = atof(optarg); break;
         case 'w': workers = optarg; break;
         case 'r': repeat = atoi(optarg); break;
+        case 's': spin_us = atoi(optarg); break;
         case 'J': json = true; break;
         default: usage(); return 2;
         }
     }
-    if (op == NULL || strcmp(op, "null") != 0 || duration <= 0 || repeat < 1 || repeat > 16) {
+    if (op == NULL || (strcmp(op, "null") != 0 && strcmp(op, "spin") != 0) || duration <= 0 ||
+        repeat < 1 || repeat > 16 || spin_us < 1 || spin_us > 100000) {
         usage();
         return 2;
+    }
+    if (strcmp(op, "spin") == 0) {
+        calibrate_spin((unsigned int)spin_us);
+        work = spin_work;
     }
     for (char *tok = strtok(joblist, ","); tok != NULL && njobs < 16; tok = strtok(NULL, ",")) {
         jobs[njobs] = atoi(tok);
@@ -206,19 +246,18 @@ int main(int argc, char **argv)
                 return 1;
             }
             if (json)
-                printf("{\"op\":\"null\",\"transport\":\"%s\",\"jobs\":%d,\"workers\":%u,"
+                printf("{\"op\":\"%s\",\"transport\":\"%s\",\"jobs\":%d,\"workers\":%u,"
                        "\"ops\":%llu,\"seconds\":%.3f,\"ops_per_s\":%.0f,\"core_cpu_ns_per_op\":%.1f}\n",
-                       m[t][i].transport, m[t][i].jobs, info.workers, m[t][i].ops, m[t][i].seconds,
+                       op, m[t][i].transport, m[t][i].jobs, info.workers, m[t][i].ops, m[t][i].seconds,
                        m[t][i].ops_per_s, m[t][i].core_ns_per_op);
         }
     }
     if (json)
         return 0;
 
-    printf("ringcrypt-bench --op null: one core thread, %u workers, rings %s,\n"
+    printf("ringcrypt-bench --op %s: one core thread, %u workers, rings %s,\n"
            "median of %d runs of %.1f s per point\n",
-           nworkers, info.ring_flags,
-           repeat, duration);
+           op, nworkers, info.ring_flags, repeat, duration);
     printf("core CPU/op = the core thread's CPU time per operation (jobs run on it)\n\n");
     printf("%-9s %5s %12s %13s   %12s %13s   %9s\n", "transport", "jobs", "ops/s", "core CPU/op",
            "inline ops/s", "inline CPU/op", "ops ratio");
