@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "core.h"
 #include "doorbell.h"
 #include "ring.h"
@@ -16,8 +15,6 @@
 
 #define WORKER_SQ 256
 #define REAP_BATCH 64
-/* Answers wait for the end of a batch unless the batch runs longer than this. */
-#define FLUSH_AFTER_NS 20000u
 
 struct rc_worker {
     struct io_uring ring;
@@ -27,7 +24,6 @@ struct rc_worker {
     sem_t started;
     int start_rc;
     bool joined;
-    uint64_t last_flush_ns;
 };
 
 struct rc_pool {
@@ -120,17 +116,23 @@ static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags)
      * by doorbell if this ring is full.
      */
     sqe = rc_ring_sqe(&tls_worker->ring);
-    if (sqe == NULL)
-        rc_doorbell_post(&core->doorbell, &req->inbox);
-    else
+    if (sqe != NULL) {
         prep_msg(sqe, core->ring.ring_fd, &req->ev_reply, &req->ev_reply_fail);
+        return;
+    }
+    /* As in send_answer: the core must not go while this thread still writes its doorbell. */
+    atomic_fetch_add(&core->posters, 1);
+    rc_doorbell_post(&core->doorbell, &req->inbox);
+    rc_core_post_end(core);
 }
 
 static void execute(struct rc_worker *w, struct rc_req *req)
 {
     int result;
-    uint64_t now;
 
+    /* Answers already made go out first: this request may take long, or forever. */
+    if (io_uring_sq_ready(&w->ring) > 0)
+        io_uring_submit(&w->ring);
     if (atomic_load_explicit(&w->pool->stopping, memory_order_relaxed))
         result = -ESHUTDOWN;
     else
@@ -140,11 +142,6 @@ static void execute(struct rc_worker *w, struct rc_req *req)
     } else {
         rc_req_finish(req, result, RC_FINISH_WAKE);
         rc_req_put(req);
-    }
-    now = rc_now_ns();
-    if (now - w->last_flush_ns > FLUSH_AFTER_NS) {
-        io_uring_submit(&w->ring);
-        w->last_flush_ns = now;
     }
 }
 
@@ -212,7 +209,6 @@ static void *worker_main(void *arg)
     tls_worker = w;
     while (!atomic_load(&w->pool->stopping)) {
         io_uring_submit_and_wait(&w->ring, 1);
-        w->last_flush_ns = rc_now_ns();
         reap(w);
     }
     /* Answer whatever is left with -ESHUTDOWN, then let the answers out. */
@@ -269,8 +265,10 @@ int rc_worker_submit(struct rc_req *req)
     }
     /* A core's ring outlives no rc_shutdown (the contract), so the pool is stable here. */
     sqe = rc_core_sqe(req->core);
-    if (sqe == NULL)
-        return -EAGAIN;
+    if (sqe == NULL) {
+        req->ev_reply_fail.fn = on_reply_fail;
+        return post_to_worker(req); /* a ring that refuses SQEs still has a doorbell */
+    }
     /* The worker writes nothing but its result: every handler is set here, before publishing. */
     req->ev_exec_fail.fn = rc_worker_on_exec_fail;
     req->ev_reply_fail.fn = on_reply_fail;
@@ -370,9 +368,10 @@ void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
 
     if (p == NULL)
         return;
-    atomic_store(&p->stopping, 1);
+    /* Submitters still holding p post before the workers are told: their final drain sees it. */
     while (atomic_load(&submitters) > 0)
         sched_yield();
+    atomic_store(&p->stopping, 1);
     join_all(p, p->n, timeout_ms);
     for (unsigned int i = 0; i < p->n; i++)
         stuck |= !p->w[i].joined;
@@ -389,6 +388,8 @@ void rc_workers_forget_after_fork(void)
 {
     struct rc_pool *p = atomic_load(&pool);
 
+    /* A thread that was posting when the parent forked will never leave here. */
+    atomic_store(&submitters, 0);
     if (p == NULL)
         return;
     /* The threads stayed in the parent; close this process's copies of their rings. */

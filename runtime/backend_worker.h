@@ -22,7 +22,7 @@ int rc_workers_start(const struct rc_config *cfg);
 void rc_workers_stop(unsigned int timeout_ms, bool keep_memory);
 void rc_workers_forget_after_fork(void);
 
-/* 0, or -ESHUTDOWN when stopping, or -EAGAIN when the core's ring is full. */
+/* 0, or -ESHUTDOWN when the workers are stopped. */
 int rc_worker_submit(struct rc_req *req);
 
 /* Whether requests travel by MSG_RING (false: eventfd doorbells). */

@@ -140,6 +140,8 @@ void rc_core_slot_put(struct rc_core *core, struct rc_req *req)
 
 void rc_core_block(struct rc_core *core, struct rc_req *req)
 {
+    if (req->phase == RC_PHASE_BLOCKED)
+        return;
     req->phase = RC_PHASE_BLOCKED;
     rc_list_append(&core->blocked, &req->link);
 }
@@ -326,6 +328,8 @@ int rc_core_run(struct rc_core *core, int timeout_ms)
     core->turn_ns = rc_now_ns();
     handled = run_tasks(core);
     rc = wait_turn(core, timeout_ms, handled > 0 || core->rq_head != NULL);
+    /* The wait may have been long: handlers offloading now need the time now. */
+    core->turn_ns = rc_now_ns();
     if (rc == 0) {
         handled += reap(core);
         handled += expire(core);

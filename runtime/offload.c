@@ -75,8 +75,9 @@ static int submit(struct rc_req *req)
 
     if (rc != 0)
         return rc;
-    /* A core's offloads run within its turn: the turn's clock reading is close enough. */
-    req->deadline_ns = (req->mode == RC_MODE_CORE ? req->core->turn_ns : rc_now_ns()) +
+    /* Within a turn the clock was read after the wait: close enough, and cheaper. */
+    req->deadline_ns = (req->mode == RC_MODE_CORE && req->core->in_run ? req->core->turn_ns
+                                                                        : rc_now_ns()) +
                        (uint64_t)rc_runtime_config()->timeout_ms * 1000000u;
     rc_req_get(req); /* the backend's reference */
     if (req->mode == RC_MODE_CORE) {
@@ -120,8 +121,12 @@ static void back_pressure(struct rc_req *req, ASYNC_WAIT_CTX *wctx)
 {
     rc_stat_inc(RC_ST_EAGAIN);
     ASYNC_WAIT_CTX_set_status(wctx, ASYNC_STATUS_EAGAIN);
-    /* A core calls back when a slot frees; without one, retrying at once is all there is. */
-    if (req->mode == RC_MODE_CORE)
+    /*
+     * A core calls back when a slot frees. Without a core, or when the backend
+     * refused with nothing in flight (no slot will free), retrying at once is
+     * all there is.
+     */
+    if (req->mode == RC_MODE_CORE && req->core->inflight > 0)
         rc_core_block(req->core, req);
     else
         rc_waiter_wake(req->waiter, req->mode, RC_WAKE_RETRY);
@@ -168,12 +173,18 @@ int rc_offload(struct rc_req *req)
         return run_inline(req);
     if (req->mode == RC_MODE_CORE)
         req->core = rc_core_current();
+    req->fork_gen = rc_fork_gen;
     rc_waiter_get(w);
     req->waiter = w;
     w->cur = req;
 
     /* Back-pressure: pause until told to retry; a destroyed core completes it meanwhile. */
     while (!is_done(req)) {
+        /* Resumed before its turn (the app may retry at will): still waiting for a slot. */
+        if (req->phase == RC_PHASE_BLOCKED) {
+            pause_job(req);
+            continue;
+        }
         /*
          * Set before the backend can see the request: in callback mode the
          * completing thread sets the status too, and must not be overwritten.
@@ -200,8 +211,11 @@ int rc_offload(struct rc_req *req)
 
 void rc_offload_abandon(struct rc_req *req)
 {
-    /* Not done means its core (if any) is alive: this runs on the job's thread. */
-    if (req->mode == RC_MODE_CORE && !is_done(req) &&
+    /*
+     * Not done means its core is alive — unless this is a fork child and the
+     * request its parent's: then the core is a copy the child may have freed.
+     */
+    if (req->mode == RC_MODE_CORE && !is_done(req) && req->fork_gen == rc_fork_gen &&
         (req->phase == RC_PHASE_BLOCKED || req->phase == RC_PHASE_HANDED))
         rc_core_unblock(req);
     rc_req_put(req);

@@ -70,6 +70,7 @@ struct rc_req {
     bool watched;        /* on the watchdog's list (under its lock) */
     struct rc_core *core;
     struct rc_waiter *waiter;
+    unsigned int fork_gen; /* the process it was offloaded in (see rc_fork_gen) */
     uint64_t deadline_ns;
 
     max_align_t ctx[];

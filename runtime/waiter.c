@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "offload.h"
+#include "runtime.h"
 #include "stats.h"
 
 /* Its address is ringcrypt's key in every wait ctx. */
@@ -18,9 +19,14 @@ static void on_waitctx_free(ASYNC_WAIT_CTX *ctx, const void *key, OSSL_ASYNC_FD 
     (void)ctx;
     (void)key;
     (void)fd;
-    pthread_mutex_lock(&w->lock);
-    w->waitctx = NULL;
-    pthread_mutex_unlock(&w->lock);
+    if (w->fork_gen == rc_fork_gen) {
+        pthread_mutex_lock(&w->lock);
+        w->waitctx = NULL;
+        pthread_mutex_unlock(&w->lock);
+    } else {
+        /* A fork child's copy: the lock may be a parent's worker's, who is not here. */
+        w->waitctx = NULL;
+    }
     if (w->cur != NULL) {
         rc_offload_abandon(w->cur);
         w->cur = NULL;
@@ -45,6 +51,7 @@ struct rc_waiter *rc_waiter_bind(ASYNC_WAIT_CTX *ctx, bool fd_mode)
     atomic_init(&w->refs, 1);
     w->waitctx = ctx;
     w->efd = -1;
+    w->fork_gen = rc_fork_gen;
     pthread_mutex_init(&w->lock, NULL);
     if (fd_mode) {
         w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

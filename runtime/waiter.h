@@ -19,6 +19,7 @@ struct rc_waiter {
     pthread_mutex_t lock;    /* callback mode: waitctx against a foreign thread's callback */
     int efd;                 /* fd mode: registered with the wait ctx; else -1 */
     struct rc_req *cur;      /* the request its job waits for; the job's thread only */
+    unsigned int fork_gen;   /* the process it was made in (see rc_fork_gen) */
 };
 
 enum rc_wake {

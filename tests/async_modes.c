@@ -116,6 +116,32 @@ static int check_eagain(enum t_mode mode)
     return T_PASS;
 }
 
+/*
+ * In-flight limit 1: jobs 1 and 2 wait for a slot, and the app resumes them
+ * early (as it may, say when their sockets turn readable): they pause again,
+ * keep their place in line, and all three finish.
+ */
+static int core_blocked_resumed_early(void)
+{
+    static const struct body_arg arg = { t_work_compute, 0, 2000 };
+    struct t_job jobs[3];
+    struct t_driver d;
+
+    CHECK_EQ(t_driver_init(&d, T_CORE, jobs, 3, body, (void *)&arg), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(t_job_step(&jobs[i]), ASYNC_PAUSE);
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ(t_job_step(&jobs[1]), ASYNC_PAUSE);
+        CHECK_EQ(t_job_step(&jobs[2]), ASYNC_PAUSE);
+    }
+    CHECK_EQ(t_driver_loop(&d, jobs, 3, 20000), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(jobs[i].ret, 0);
+    CHECK_EQ(t_wait_released(&released, 3, d.core), 3);
+    t_driver_fini(&d, jobs, 3);
+    return T_PASS;
+}
+
 static int core_ok(void) { return check_ok(T_CORE); }
 static int callback_ok(void) { return check_ok(T_CALLBACK); }
 static int fd_ok(void) { return check_ok(T_FD); }
@@ -166,6 +192,7 @@ static int inline_backend(void)
     return T_PASS;
 }
 
+static const char *const limit1[] = { "RINGCRYPT_MAX_INFLIGHT=1", NULL };
 static const char *const limit2[] = { "RINGCRYPT_MAX_INFLIGHT=2", NULL };
 static const char *const inline_env[] = { "RINGCRYPT_BACKEND=inline", NULL };
 
@@ -180,6 +207,7 @@ static const struct scenario scenarios[] = {
     { "core_eagain", core_eagain, limit2 },
     { "callback_eagain", callback_eagain, limit2 },
     { "fd_eagain", fd_eagain, limit2 },
+    { "core_blocked_resumed_early", core_blocked_resumed_early, limit1 },
     { "inline_backend", inline_backend, inline_env },
     { NULL, NULL, NULL },
 };

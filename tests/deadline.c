@@ -6,6 +6,8 @@
  * answers at all does not keep the process from exiting.
  */
 #include <errno.h>
+#include <liburing.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +71,105 @@ static int timeouts(enum t_mode mode, bool open_gate)
     return T_PASS;
 }
 
+static int compute_body(struct t_job *j)
+{
+    return t_offload(&(struct t_offload_args){ .fn = t_work_compute, .in = j->index,
+                                               .released = &released });
+}
+
+struct idle_timer {
+    struct rc_event ev;
+    struct t_job *job;
+};
+
+static void on_idle_timer(struct rc_event *ev, int res, unsigned int flags)
+{
+    struct idle_timer *t = (struct idle_timer *)(void *)((char *)ev - offsetof(struct idle_timer, ev));
+
+    (void)res;
+    (void)flags;
+    t_job_step(t->job);
+}
+
+/*
+ * A deadline counts from the offload, not from when the loop last looked at
+ * the clock: after waiting longer than the timeout (200 ms) in rc_core_run, or
+ * outside it, the first offload still gets its full time.
+ */
+static int offload_after_idle_wait(void)
+{
+    struct __kernel_timespec ts = { .tv_nsec = 400 * 1000 * 1000 };
+    struct idle_timer timer = { .ev.fn = on_idle_timer };
+    struct t_job jobs[2];
+    struct t_driver d;
+    struct io_uring_sqe *sqe;
+
+    CHECK_EQ(t_driver_init(&d, T_CORE, jobs, 2, compute_body, NULL), 0);
+    timer.job = &jobs[0];
+    sqe = rc_core_sqe(d.core);
+    io_uring_prep_timeout(sqe, &ts, 0, 0);
+    io_uring_sqe_set_data(sqe, &timer.ev);
+    /* The handler offloads in the turn that waited 400 ms. */
+    for (long start = t_now_ms(); !jobs[0].finished && t_now_ms() - start < 5000;)
+        rc_core_run(d.core, -1);
+    CHECK_EQ(jobs[0].ret, 0);
+    /* Then an offload made outside any turn, 400 ms after the last one. */
+    usleep(400 * 1000);
+    CHECK_EQ(t_job_step(&jobs[1]), ASYNC_PAUSE);
+    for (long start = t_now_ms(); !jobs[1].finished && t_now_ms() - start < 5000;)
+        rc_core_run(d.core, -1);
+    CHECK_EQ(jobs[1].ret, 0);
+    t_driver_fini(&d, jobs, 2);
+    return T_PASS;
+}
+
+static void step_both(struct rc_task *task)
+{
+    struct t_job *jobs = (struct t_job *)(void *)((char *)task - offsetof(struct t_job, task));
+
+    t_job_step(&jobs[0]);
+    t_job_step(&jobs[1]);
+}
+
+static int fast_then_stuck_body(struct t_job *j)
+{
+    return t_offload(&(struct t_offload_args){ .fn = j->index == 0 ? t_work_compute : t_work_blocked,
+                                               .in = j->index, .released = &released });
+}
+
+/*
+ * One worker gets a fast request and a stuck one in the same batch: the fast
+ * one's answer leaves before the stuck one starts, and destroying the core
+ * then does not wait for the stuck one.
+ */
+static int answer_not_held_by_next(void)
+{
+    static struct t_job jobs[2]; /* job 1 is abandoned paused: OpenSSL keeps its fibre */
+    struct t_driver d;
+    long start;
+
+    t_gate_close();
+    CHECK_EQ(t_driver_init(&d, T_CORE, jobs, 2, fast_then_stuck_body, NULL), 0);
+    /* Both sends leave in one io_uring_enter: they reach the worker together. */
+    jobs[0].task.fn = step_both;
+    rc_core_defer(d.core, &jobs[0].task);
+    start = t_now_ms();
+    while (!jobs[0].finished && t_now_ms() - start < 5000)
+        rc_core_run(d.core, 10);
+    CHECK_EQ(jobs[0].finished, 1);
+    CHECK_EQ(jobs[0].ret, 0);
+    CHECK(t_now_ms() - start < 1000, "the fast answer took %ld ms", t_now_ms() - start);
+    start = t_now_ms();
+    rc_core_destroy(d.core);
+    d.core = NULL;
+    CHECK(t_now_ms() - start < 1000, "destroy took %ld ms", t_now_ms() - start);
+    t_job_abandon(&jobs[1]);
+    t_gate_open();
+    CHECK_EQ(t_wait_released(&released, 2, NULL), 2);
+    t_driver_fini(&d, jobs, 2);
+    return T_PASS;
+}
+
 static int core_late(void) { return timeouts(T_CORE, true); }
 static int callback_late(void) { return timeouts(T_CALLBACK, true); }
 static int fd_late(void) { return timeouts(T_FD, true); }
@@ -76,6 +177,7 @@ static int core_never(void) { return timeouts(T_CORE, false); }
 static int fd_never(void) { return timeouts(T_FD, false); }
 
 static const char *const short_deadline[] = { "RINGCRYPT_TIMEOUT_MS=200", NULL };
+static const char *const one_worker[] = { "RINGCRYPT_WORKERS=1", NULL };
 
 static const struct scenario scenarios[] = {
     { "core_late_answer", core_late, short_deadline },
@@ -83,6 +185,8 @@ static const struct scenario scenarios[] = {
     { "fd_late_answer", fd_late, short_deadline },
     { "core_never_answers", core_never, short_deadline },
     { "fd_never_answers", fd_never, short_deadline },
+    { "offload_after_idle_wait", offload_after_idle_wait, short_deadline },
+    { "answer_not_held_by_next", answer_not_held_by_next, one_worker },
     { NULL, NULL, NULL },
 };
 
