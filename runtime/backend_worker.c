@@ -80,50 +80,44 @@ static void prep_msg(struct io_uring_sqe *sqe, int fd, struct rc_event *carried,
 
 /* ---- the worker's side ------------------------------------------------- */
 
-static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags);
+/*
+ * The answer home, published with result: by MSG_RING to core_fd from this
+ * ring when it has room, else by the core's doorbell. Whatever is read of req
+ * or its core is read before the publication, which the core's acquire covers.
+ */
+static void deliver(struct io_uring *ring, bool msg_ring, struct rc_req *req, int core_fd,
+                    int result)
+{
+    struct io_uring_sqe *sqe = msg_ring ? rc_ring_sqe(ring) : NULL;
+
+    rc_req_set_result(req, result);
+    if (sqe != NULL)
+        prep_msg(sqe, core_fd, &req->ev_reply, &req->ev_reply_fail);
+    else
+        rc_core_post(req); /* its push publishes too */
+}
 
 static void send_answer(struct rc_worker *w, struct rc_req *req, int result)
 {
-    struct rc_core *core = req->core;
-    struct io_uring_sqe *sqe;
-
-    if (!rc_core_post_begin(req)) {
+    if (!rc_core_claim_home(req)) {
         rc_req_put(req); /* its core is gone */
         return;
     }
-    /* Published after the claim on home, so the core's acquire covers both. */
-    rc_req_set_result(req, result);
-    if (w->pool->msg_ring && (sqe = rc_ring_sqe(&w->ring)) != NULL)
-        prep_msg(sqe, core->ring.ring_fd, &req->ev_reply, &req->ev_reply_fail);
-    else
-        rc_doorbell_post(&core->doorbell, &req->inbox);
-    rc_core_post_end(core);
+    deliver(&w->ring, w->pool->msg_ring, req, req->core->ring.ring_fd, result);
 }
 
 static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags)
 {
     struct rc_req *req = rc_container_of(ev, struct rc_req, ev_reply_fail);
-    struct rc_core *core = req->core;
-    struct io_uring_sqe *sqe;
 
     (void)res;
     (void)flags;
-    /* Publish again: the core's acquire must also cover this thread's reads of req. */
-    rc_req_set_result(req, rc_req_result(req));
     /*
      * The core waits for this answer (home is SENDING), so its ring is alive:
      * the failure is transient (-EOVERFLOW, -EBUSY, -ENOMEM). Send it again,
-     * by doorbell if this ring is full.
+     * publishing again so the core's acquire covers this thread's reads too.
      */
-    sqe = rc_ring_sqe(&tls_worker->ring);
-    if (sqe != NULL) {
-        prep_msg(sqe, core->ring.ring_fd, &req->ev_reply, &req->ev_reply_fail);
-        return;
-    }
-    /* As in send_answer: the core must not go while this thread still writes its doorbell. */
-    atomic_fetch_add(&core->posters, 1);
-    rc_doorbell_post(&core->doorbell, &req->inbox);
-    rc_core_post_end(core);
+    deliver(&tls_worker->ring, true, req, req->core->ring.ring_fd, rc_req_result(req));
 }
 
 static void execute(struct rc_worker *w, struct rc_req *req)

@@ -87,18 +87,20 @@ static void on_doorbell(struct rc_event *ev, int res, unsigned int flags)
     answer_inbox(core);
 }
 
-bool rc_core_post_begin(struct rc_req *req)
+bool rc_core_claim_home(struct rc_req *req)
 {
     int expected = RC_HOME_CORE;
 
-    if (!atomic_compare_exchange_strong(&req->home, &expected, RC_HOME_SENDING))
-        return false;
-    atomic_fetch_add(&req->core->posters, 1);
-    return true;
+    return atomic_compare_exchange_strong(&req->home, &expected, RC_HOME_SENDING);
 }
 
-void rc_core_post_end(struct rc_core *core)
+void rc_core_post(struct rc_req *req)
 {
+    struct rc_core *core = req->core;
+
+    /* The core may take the answer before the eventfd write: it must not go until then. */
+    atomic_fetch_add(&core->posters, 1);
+    rc_doorbell_post(&core->doorbell, &req->inbox);
     atomic_fetch_sub(&core->posters, 1);
 }
 

@@ -25,7 +25,7 @@ struct rc_core {
     unsigned int inflight;  /* slots taken (blocked excluded) */
     unsigned int max_inflight;
     unsigned int in_backend;   /* requests a backend still holds for this core */
-    _Atomic int posters;       /* backend threads inside a post to this core */
+    _Atomic int posters;       /* backend threads between a doorbell push and its write */
 
     struct rc_doorbell doorbell; /* answers when MSG_RING is not used */
 
@@ -59,11 +59,14 @@ void rc_core_untrack(struct rc_core *core, struct rc_req *req);
 void rc_core_answer(struct rc_core *core, struct rc_req *req);
 
 /*
- * Backend threads: post req's answer to its origin core. Returns false when
- * the core is gone; the caller then drops the request.
+ * Backend threads, before answering: claims the way home (CORE -> SENDING).
+ * False when the core is gone; the caller then drops the request. Once
+ * claimed, the core waits for the answer, so its ring stays open until then.
  */
-bool rc_core_post_begin(struct rc_req *req);
-void rc_core_post_end(struct rc_core *core);
+bool rc_core_claim_home(struct rc_req *req);
+
+/* Backend threads: the answer by the core's doorbell (a claimed request only). */
+void rc_core_post(struct rc_req *req);
 
 /* Outside a loop turn, submits what was prepared: no turn is coming to do it. */
 void rc_core_flush(struct rc_core *core);
