@@ -11,11 +11,15 @@ enum rc_backend_kind {
     RC_BACKEND_INLINE,
 };
 
+/* Chosen with ringcrypt-bench --alg aes128gcm-N / chacha-N; see docs/ARCHITECTURE.md. */
+#define RC_DEFAULT_MIN_OFFLOAD_BYTES 16384
+
 struct rc_config {
     unsigned int backend; /* enum rc_backend_kind */
     unsigned int workers;
     unsigned int timeout_ms;
     unsigned int max_inflight;
+    unsigned int min_offload_bytes; /* AEAD calls below this run on the caller */
     unsigned int force_eventfd;
     char stats_path[4096];
 };

@@ -167,6 +167,7 @@ int rc_info(struct rc_info *out)
     out->workers = rt.cfg.backend == RC_BACKEND_INLINE ? 0 : rt.cfg.workers;
     out->max_inflight = rt.cfg.max_inflight;
     out->timeout_ms = rt.cfg.timeout_ms;
+    out->min_offload_bytes = rt.cfg.min_offload_bytes;
     return 0;
 }
 

@@ -59,7 +59,7 @@ RC_API int rc_init(void);
 
 /*
  * Sets a configuration key before rc_init (or after rc_shutdown): "backend",
- * "workers", "timeout_ms", "max_inflight", "force_eventfd", "stats".
+ * "workers", "timeout_ms", "max_inflight", "min_offload_bytes", "force_eventfd", "stats".
  * The matching RINGCRYPT_* environment variable, when set, wins.
  * -EINVAL for an unknown key or a bad value, -EBUSY while running.
  */
@@ -76,6 +76,7 @@ struct rc_info {
     unsigned int workers;
     unsigned int max_inflight;
     unsigned int timeout_ms;
+    unsigned int min_offload_bytes; /* symmetric calls below this stay inline */
 };
 RC_API int rc_info(struct rc_info *out);
 

@@ -1,0 +1,151 @@
+#include "actx.h"
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+
+#include "errors.h"
+
+struct rc_actx *rc_actx_wrap(const struct rc_alg *alg, void *inner)
+{
+    struct rc_actx *w;
+
+    if (inner == NULL)
+        return NULL;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        ((void (*)(void *))rc_alg_fn(alg, alg->op->free_id))(inner);
+        rc_err_raise(RC_R_NO_MEMORY, "context");
+        return NULL;
+    }
+    w->alg = alg;
+    w->inner = inner;
+    atomic_init(&w->refs, 1);
+    return w;
+}
+
+void rc_actx_hold(void *p)
+{
+    struct rc_actx *w = p;
+
+    atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
+}
+
+void rc_actx_drop(void *p)
+{
+    struct rc_actx *w = p;
+
+    if (w == NULL || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    ((void (*)(void *))rc_alg_fn(w->alg, w->alg->op->free_id))(w->inner);
+    free(w);
+}
+
+void rc_actx_free_fwd(void *w)
+{
+    rc_actx_drop(w);
+}
+
+void *rc_actx_dup_fwd(void *p)
+{
+    struct rc_actx *w = p;
+
+    if (atomic_load_explicit(&w->stuck, memory_order_relaxed)) {
+        rc_err_raise(RC_R_CONTEXT_STUCK, "%s", w->alg->name);
+        return NULL;
+    }
+    return rc_actx_wrap(w->alg,
+                        ((void *(*)(void *))rc_alg_fn(w->alg, w->alg->op->dup_id))(w->inner));
+}
+
+int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading)
+{
+    int rc;
+
+    if (atomic_load_explicit(&w->stuck, memory_order_relaxed)) {
+        rc_err_raise(RC_R_CONTEXT_STUCK, "%s", w->alg->name);
+        return 0;
+    }
+    op->obj = w;
+    op->hold = rc_actx_hold;
+    op->drop = rc_actx_drop;
+    rc = rc_op_run(op, worth_offloading);
+    if (rc < 0)
+        atomic_store_explicit(&w->stuck, true, memory_order_relaxed);
+    return rc > 0;
+}
+
+/* ---- per-slot entry points ---------------------------------------------
+ * A constructor receives only the provider context, and a table function
+ * may receive a NULL context, so neither can learn its algorithm from its
+ * arguments: each slot of the wrap table gets its own copies, which pass
+ * their slot's algorithm on.
+ */
+
+static void *slot_newctx(int n, void *provctx, const char *propq)
+{
+    const struct rc_alg *alg = &rc_wrapped[n];
+    void *inner = alg->op->ctor == RC_CTOR_NEWCTX_PROPQ
+        ? ((void *(*)(void *, const char *))rc_alg_fn(alg, alg->op->ctor_id))(provctx, propq)
+        : ((void *(*)(void *))rc_alg_fn(alg, alg->op->ctor_id))(provctx);
+
+    return rc_actx_wrap(alg, inner);
+}
+
+static void *slot_gen_init(int n, void *provctx, int selection, const OSSL_PARAM params[])
+{
+    const struct rc_alg *alg = &rc_wrapped[n];
+
+    return rc_actx_wrap(alg, ((void *(*)(void *, int, const OSSL_PARAM *))rc_alg_fn(
+                                 alg, alg->op->ctor_id))(provctx, selection, params));
+}
+
+static const OSSL_PARAM *slot_table(int n, int role, void *ctx, void *provctx)
+{
+    const struct rc_alg *alg = &rc_wrapped[n];
+    struct rc_actx *w = ctx;
+
+    return ((const OSSL_PARAM *(*)(void *, void *))rc_alg_fn(alg, alg->op->table_ids[role]))(
+        w != NULL ? w->inner : NULL, provctx);
+}
+
+#define SLOT(n)                                                                     \
+    static void *newctx_##n(void *provctx)                                          \
+    {                                                                               \
+        return slot_newctx(n, provctx, NULL);                                       \
+    }                                                                               \
+    static void *newctx_propq_##n(void *provctx, const char *propq)                 \
+    {                                                                               \
+        return slot_newctx(n, provctx, propq);                                      \
+    }                                                                               \
+    static void *gen_init_##n(void *provctx, int selection, const OSSL_PARAM p[])   \
+    {                                                                               \
+        return slot_gen_init(n, provctx, selection, p);                             \
+    }                                                                               \
+    static const OSSL_PARAM *table0_##n(void *ctx, void *provctx)                   \
+    {                                                                               \
+        return slot_table(n, 0, ctx, provctx);                                      \
+    }                                                                               \
+    static const OSSL_PARAM *table1_##n(void *ctx, void *provctx)                   \
+    {                                                                               \
+        return slot_table(n, 1, ctx, provctx);                                      \
+    }                                                                               \
+    static const OSSL_PARAM *table2_##n(void *ctx, void *provctx)                   \
+    {                                                                               \
+        return slot_table(n, 2, ctx, provctx);                                      \
+    }                                                                               \
+    static const OSSL_PARAM *table3_##n(void *ctx, void *provctx)                   \
+    {                                                                               \
+        return slot_table(n, 3, ctx, provctx);                                      \
+    }
+
+#define SLOT_FNS(n)                                                                 \
+    { (rc_fn)newctx_##n, (rc_fn)newctx_propq_##n, (rc_fn)gen_init_##n,              \
+      { (rc_fn)table0_##n, (rc_fn)table1_##n, (rc_fn)table2_##n, (rc_fn)table3_##n } }
+
+SLOT(0) SLOT(1) SLOT(2) SLOT(3) SLOT(4) SLOT(5)
+SLOT(6) SLOT(7) SLOT(8) SLOT(9) SLOT(10) SLOT(11)
+
+const struct rc_slot_fns rc_slot_fns[RC_SLOTS] = {
+    SLOT_FNS(0), SLOT_FNS(1), SLOT_FNS(2), SLOT_FNS(3), SLOT_FNS(4),  SLOT_FNS(5),
+    SLOT_FNS(6), SLOT_FNS(7), SLOT_FNS(8), SLOT_FNS(9), SLOT_FNS(10), SLOT_FNS(11),
+};

@@ -1,0 +1,146 @@
+#include "op.h"
+
+#include <errno.h>
+#include <openssl/async.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+#include "ringcrypt.h"
+
+/* Errors a call raised on the thread that ran it, to raise again at home. */
+#define CARRIED_MAX 4
+
+struct carried {
+    unsigned long code;
+    const char *file, *func;     /* OpenSSL's static strings */
+    int line;
+    char data[128];
+};
+
+struct op_req {
+    struct rc_op op;
+    int nerr;
+    struct carried err[CARRIED_MAX];
+    size_t buflen;
+    unsigned char buf[];         /* the input, then room for the output */
+};
+
+static void carry_errors(struct op_req *r)
+{
+    unsigned long code;
+    const char *file, *func, *data;
+    int line, flags;
+
+    while ((code = ERR_get_error_all(&file, &line, &func, &data, &flags)) != 0) {
+        struct carried *c;
+
+        if (r->nerr == CARRIED_MAX)
+            continue;
+        c = &r->err[r->nerr++];
+        c->code = code;
+        c->file = file;
+        c->func = func;
+        c->line = line;
+        snprintf(c->data, sizeof(c->data), "%s", (flags & ERR_TXT_STRING) ? data : "");
+    }
+}
+
+static void raise_carried(const struct op_req *r)
+{
+    for (int i = 0; i < r->nerr; i++) {
+        const struct carried *c = &r->err[i];
+
+        ERR_new();
+        ERR_set_debug(c->file, c->line, c->func);
+        ERR_set_error(ERR_GET_LIB(c->code), ERR_GET_REASON(c->code),
+                      c->data[0] != '\0' ? "%s" : NULL, c->data);
+    }
+}
+
+/* The request's work, on whichever thread the backend runs it. */
+static int op_work(void *ctx)
+{
+    struct op_req *r = ctx;
+    int ok = r->op.exec(&r->op);
+
+    carry_errors(r);
+    /* The runtime never returns -EPROTO itself: it means "the call said no". */
+    return ok ? 0 : -EPROTO;
+}
+
+static void op_release(void *ctx)
+{
+    struct op_req *r = ctx;
+
+    if (r->op.made != NULL)
+        r->op.made_free(r->op.made, r->op.obj);
+    if (r->op.drop != NULL)
+        r->op.drop(r->op.obj);
+    /* Inputs and outputs may be keys, shared secrets or plaintext. */
+    OPENSSL_cleanse(r->buf, r->buflen);
+}
+
+static _Atomic long min_offload = -1;
+
+size_t rc_op_min_offload_bytes(void)
+{
+    long v = atomic_load_explicit(&min_offload, memory_order_relaxed);
+    struct rc_info info;
+
+    if (v >= 0)
+        return (size_t)v;
+    /* A configuration that does not load keeps everything inline; offloads report it. */
+    v = rc_info(&info) == 0 ? (long)info.min_offload_bytes : (long)SIZE_MAX / 2;
+    atomic_store_explicit(&min_offload, v, memory_order_relaxed);
+    return (size_t)v;
+}
+
+int rc_op_run(struct rc_op *op, bool worth_offloading)
+{
+    struct rc_req *req = NULL;
+    struct op_req *r;
+    int rc;
+
+    if (!worth_offloading || ASYNC_get_current_job() == NULL)
+        return op->exec(op);
+
+    req = rc_req_new(op_work, sizeof(*r) + op->inlen + (op->out != NULL ? op->outsize : 0),
+                     op_release);
+    if (req == NULL) {
+        rc_err_raise(RC_R_NO_MEMORY, "request of %zu bytes", op->inlen + op->outsize);
+        rc = -ENOMEM;
+        goto out;
+    }
+    r = rc_req_ctx(req);
+    r->op = *op;
+    r->buflen = op->inlen + (op->out != NULL ? op->outsize : 0);
+    if (op->inlen > 0)
+        memcpy(r->buf, op->in, op->inlen);
+    r->op.in = r->buf;
+    r->op.out = op->out != NULL ? r->buf + op->inlen : NULL;
+    if (op->hold != NULL)
+        op->hold(op->obj);
+
+    rc = rc_offload(req);
+    if (rc == 0 || rc == -EPROTO) {
+        raise_carried(r);
+        if (rc == 0 && op->out != NULL)
+            memcpy(op->out, r->op.out, r->op.outlen);
+        op->outlen = r->op.outlen;
+        op->made = r->op.made;
+        r->op.made = NULL;
+        rc = rc == 0;
+        goto out;
+    }
+    if (rc == -EINVAL)
+        rc_err_raise(RC_R_BAD_CONFIG, "%s", rc_last_error());
+    else
+        rc_err_raise_errno(-rc);
+out:
+    rc_req_free(req);
+    return rc;
+}

@@ -1,0 +1,95 @@
+/*
+ * RSA decryption (PKCS#1 v1.5, OAEP, TLS's implicit rejection) goes through
+ * the runtime. OpenSSL's RSA code checks its CRT result with the public
+ * exponent before using it, so a fault cannot leak the key here.
+ */
+#include "actx.h"
+
+#define INNER(w, type, ID)                                                       \
+    ((OSSL_FUNC_asym_cipher_##type##_fn *)rc_alg_fn((w)->alg, OSSL_FUNC_ASYM_CIPHER_##ID))
+
+static int encrypt_init(void *c, void *key, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, p);
+}
+
+static int encrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
+                   const unsigned char *in, size_t inlen)
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, encrypt, ENCRYPT)(w->inner, out, outlen, outsize, in, inlen);
+}
+
+static int decrypt_init(void *c, void *key, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, p);
+}
+
+static int get_ctx_params(void *c, OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
+}
+
+static int set_ctx_params(void *c, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
+}
+
+static int exec_decrypt(struct rc_op *op)
+{
+    struct rc_actx *w = op->obj;
+    size_t len = 0;
+    int ok = INNER(w, decrypt, DECRYPT)(w->inner, op->out, &len, op->outsize, op->in, op->inlen);
+
+    op->outlen = ok ? len : 0;
+    return ok;
+}
+
+static int decrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
+                   const unsigned char *in, size_t inlen)
+{
+    struct rc_actx *w = c;
+    struct rc_op op = {
+        .exec = exec_decrypt, .in = in, .inlen = inlen, .out = out, .outsize = outsize,
+    };
+    int ok;
+
+    if (out == NULL)
+        return INNER(w, decrypt, DECRYPT)(w->inner, NULL, outlen, outsize, in, inlen);
+    ok = rc_actx_run(w, &op, true);
+    if (ok)
+        *outlen = op.outlen;
+    return ok;
+}
+
+static const struct rc_fwd fwd[] = {
+    { OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, (rc_fn)encrypt_init },
+    { OSSL_FUNC_ASYM_CIPHER_ENCRYPT, (rc_fn)encrypt },
+    { OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, (rc_fn)decrypt_init },
+    { OSSL_FUNC_ASYM_CIPHER_DECRYPT, (rc_fn)decrypt },
+    { OSSL_FUNC_ASYM_CIPHER_FREECTX, (rc_fn)rc_actx_free_fwd },
+    { OSSL_FUNC_ASYM_CIPHER_DUPCTX, (rc_fn)rc_actx_dup_fwd },
+    { OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
+    { OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+    { 0, NULL },
+};
+
+const struct rc_opdesc rc_op_asym_cipher = {
+    .operation = OSSL_OP_ASYM_CIPHER,
+    .ctor = RC_CTOR_NEWCTX,
+    .ctor_id = OSSL_FUNC_ASYM_CIPHER_NEWCTX,
+    .free_id = OSSL_FUNC_ASYM_CIPHER_FREECTX,
+    .dup_id = OSSL_FUNC_ASYM_CIPHER_DUPCTX,
+    .table_ids = { OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS,
+                   OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS },
+    .fwd = fwd,
+};

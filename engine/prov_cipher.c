@@ -1,0 +1,125 @@
+/*
+ * AEAD ciphers (AES-128/256-GCM, ChaCha20-Poly1305): data calls with at
+ * least min_offload_bytes of input go through the runtime, smaller ones stay
+ * on the caller, where a request would cost more than the cipher.
+ *
+ * Decryption keeps EVP's contract: update hands out plaintext that final then
+ * authenticates, and a failed final is the caller's signal to discard it (TLS
+ * 1.3 does). The one-shot call TLS 1.2 records use authenticates before it
+ * hands anything out; offloaded, its output is copied to the caller only when
+ * the tag matched.
+ */
+#include "actx.h"
+
+#define INNER(w, type, ID)                                                       \
+    ((OSSL_FUNC_cipher_##type##_fn *)rc_alg_fn((w)->alg, OSSL_FUNC_CIPHER_##ID))
+
+static int encrypt_init(void *c, const unsigned char *key, size_t keylen,
+                        const unsigned char *iv, size_t ivlen, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p);
+}
+
+static int decrypt_init(void *c, const unsigned char *key, size_t keylen,
+                        const unsigned char *iv, size_t ivlen, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p);
+}
+
+static int final(void *c, unsigned char *out, size_t *outl, size_t outsize)
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, final, FINAL)(w->inner, out, outl, outsize);
+}
+
+static int get_ctx_params(void *c, OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
+}
+
+static int set_ctx_params(void *c, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
+}
+
+enum { UPDATE, ONESHOT };
+
+static int exec_data(struct rc_op *op)
+{
+    struct rc_actx *w = op->obj;
+    size_t len = 0;
+    int ok = op->kind == UPDATE
+        ? INNER(w, update, UPDATE)(w->inner, op->out, &len, op->outsize, op->in, op->inlen)
+        : INNER(w, cipher, CIPHER)(w->inner, op->out, &len, op->outsize, op->in, op->inlen);
+
+    op->outlen = ok ? len : 0;
+    return ok;
+}
+
+static int run_data(struct rc_actx *w, int kind, unsigned char *out, size_t *outl,
+                    size_t outsize, const unsigned char *in, size_t inl)
+{
+    /* Stream ciphers write what they read; the slack covers any block rounding. */
+    struct rc_op op = {
+        .exec = exec_data, .kind = kind, .in = in, .inlen = inl, .out = out,
+        .outsize = outsize < inl + 64 ? outsize : inl + 64,
+    };
+    bool worth = out != NULL && in != NULL && inl >= rc_op_min_offload_bytes();
+    int ok;
+
+    if (!worth)
+        return kind == UPDATE
+            ? INNER(w, update, UPDATE)(w->inner, out, outl, outsize, in, inl)
+            : INNER(w, cipher, CIPHER)(w->inner, out, outl, outsize, in, inl);
+    ok = rc_actx_run(w, &op, true);
+    if (ok)
+        *outl = op.outlen;
+    return ok;
+}
+
+static int update(void *c, unsigned char *out, size_t *outl, size_t outsize,
+                  const unsigned char *in, size_t inl)
+{
+    return run_data(c, UPDATE, out, outl, outsize, in, inl);
+}
+
+static int cipher(void *c, unsigned char *out, size_t *outl, size_t outsize,
+                  const unsigned char *in, size_t inl)
+{
+    return run_data(c, ONESHOT, out, outl, outsize, in, inl);
+}
+
+static const struct rc_fwd fwd[] = {
+    { OSSL_FUNC_CIPHER_ENCRYPT_INIT, (rc_fn)encrypt_init },
+    { OSSL_FUNC_CIPHER_DECRYPT_INIT, (rc_fn)decrypt_init },
+    { OSSL_FUNC_CIPHER_UPDATE, (rc_fn)update },
+    { OSSL_FUNC_CIPHER_FINAL, (rc_fn)final },
+    { OSSL_FUNC_CIPHER_CIPHER, (rc_fn)cipher },
+    { OSSL_FUNC_CIPHER_FREECTX, (rc_fn)rc_actx_free_fwd },
+    { OSSL_FUNC_CIPHER_DUPCTX, (rc_fn)rc_actx_dup_fwd },
+    { OSSL_FUNC_CIPHER_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
+    { OSSL_FUNC_CIPHER_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+    { 0, NULL },
+};
+
+static const int pass[] = { OSSL_FUNC_CIPHER_GET_PARAMS, OSSL_FUNC_CIPHER_GETTABLE_PARAMS, 0 };
+
+const struct rc_opdesc rc_op_cipher = {
+    .operation = OSSL_OP_CIPHER,
+    .ctor = RC_CTOR_NEWCTX,
+    .ctor_id = OSSL_FUNC_CIPHER_NEWCTX,
+    .free_id = OSSL_FUNC_CIPHER_FREECTX,
+    .dup_id = OSSL_FUNC_CIPHER_DUPCTX,
+    .table_ids = { OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS },
+    .fwd = fwd,
+    .pass = pass,
+};

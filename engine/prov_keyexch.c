@@ -1,0 +1,78 @@
+/* Key exchange: ECDH (P-256, P-384) and X25519 derivation go through the runtime. */
+#include "actx.h"
+
+#define INNER(w, type, ID)                                                       \
+    ((OSSL_FUNC_keyexch_##type##_fn *)rc_alg_fn((w)->alg, OSSL_FUNC_KEYEXCH_##ID))
+
+static int init(void *c, void *key, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, init, INIT)(w->inner, key, p);
+}
+
+static int set_peer(void *c, void *peer)
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, set_peer, SET_PEER)(w->inner, peer);
+}
+
+static int get_ctx_params(void *c, OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
+}
+
+static int set_ctx_params(void *c, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
+}
+
+static int exec_derive(struct rc_op *op)
+{
+    struct rc_actx *w = op->obj;
+    size_t len = 0;
+    int ok = INNER(w, derive, DERIVE)(w->inner, op->out, &len, op->outsize);
+
+    op->outlen = ok ? len : 0;
+    return ok;
+}
+
+static int derive(void *c, unsigned char *secret, size_t *secretlen, size_t outlen)
+{
+    struct rc_actx *w = c;
+    struct rc_op op = { .exec = exec_derive, .out = secret, .outsize = outlen };
+    int ok;
+
+    if (secret == NULL)
+        return INNER(w, derive, DERIVE)(w->inner, NULL, secretlen, outlen);
+    ok = rc_actx_run(w, &op, true);
+    if (ok)
+        *secretlen = op.outlen;
+    return ok;
+}
+
+static const struct rc_fwd fwd[] = {
+    { OSSL_FUNC_KEYEXCH_INIT, (rc_fn)init },
+    { OSSL_FUNC_KEYEXCH_DERIVE, (rc_fn)derive },
+    { OSSL_FUNC_KEYEXCH_SET_PEER, (rc_fn)set_peer },
+    { OSSL_FUNC_KEYEXCH_FREECTX, (rc_fn)rc_actx_free_fwd },
+    { OSSL_FUNC_KEYEXCH_DUPCTX, (rc_fn)rc_actx_dup_fwd },
+    { OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
+    { OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+    { 0, NULL },
+};
+
+const struct rc_opdesc rc_op_keyexch = {
+    .operation = OSSL_OP_KEYEXCH,
+    .ctor = RC_CTOR_NEWCTX,
+    .ctor_id = OSSL_FUNC_KEYEXCH_NEWCTX,
+    .free_id = OSSL_FUNC_KEYEXCH_FREECTX,
+    .dup_id = OSSL_FUNC_KEYEXCH_DUPCTX,
+    .table_ids = { OSSL_FUNC_KEYEXCH_GETTABLE_CTX_PARAMS, OSSL_FUNC_KEYEXCH_SETTABLE_CTX_PARAMS },
+    .fwd = fwd,
+};
