@@ -11,6 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libgen.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+
 extern char **environ;
 
 int t_failures;
@@ -434,6 +438,100 @@ void t_driver_fini(struct t_driver *d, struct t_job *jobs, int n)
     d->core = NULL;
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->cond);
+}
+
+/* ---- one call in one job ------------------------------------------------ */
+
+struct fn_call {
+    int (*fn)(void *arg);
+    void *arg;
+};
+
+static int call_body(struct t_job *j)
+{
+    const struct fn_call *c = j->arg;
+
+    return c->fn(c->arg);
+}
+
+int t_run_job(int mode, int (*fn)(void *arg), void *arg, int timeout_ms)
+{
+    struct fn_call call = { fn, arg };
+    struct t_driver d;
+    struct t_job job;
+    int rc;
+
+    if (mode == T_NO_JOB)
+        return fn(arg);
+    rc = t_driver_init(&d, (enum t_mode)mode, &job, 1, call_body, &call);
+    if (rc != 0)
+        return rc;
+    rc = t_driver_run(&d, &job, 1, timeout_ms);
+    if (rc == 0)
+        rc = job.ret;
+    t_driver_fini(&d, &job, 1);
+    return rc;
+}
+
+const char *t_job_mode_name(int mode)
+{
+    return mode == T_NO_JOB ? "no job" : t_mode_names[mode];
+}
+
+/* ---- the ringcrypt provider --------------------------------------------- */
+
+const char *t_build_dir(void)
+{
+    static char dir[4096];
+    char exe[4096], probe[4200];
+    ssize_t n;
+
+    if (dir[0] != '\0')
+        return dir;
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return ".";
+    exe[n] = '\0';
+    /* Tests live in $b/tests/, tools such as the bench in $b/. */
+    snprintf(dir, sizeof(dir), "%s", dirname(exe));
+    snprintf(probe, sizeof(probe), "%s/ringcrypt.so", dir);
+    if (access(probe, F_OK) != 0)
+        snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/..");
+    return dir;
+}
+
+OSSL_LIB_CTX *t_provider_libctx(void)
+{
+    const char *which = getenv("RC_TEST_PROVIDER");
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+
+    if (which == NULL || which[0] == '\0')
+        which = "ringcrypt";
+    if (libctx == NULL || !OSSL_PROVIDER_set_default_search_path(libctx, t_build_dir())
+        || OSSL_PROVIDER_load(libctx, which) == NULL) {
+        fprintf(stderr, "cannot load provider %s from %s\n", which, t_build_dir());
+        t_print_errors("provider load");
+        OSSL_LIB_CTX_free(libctx);
+        return NULL;
+    }
+    return libctx;
+}
+
+void t_provider_free(OSSL_LIB_CTX *libctx)
+{
+    /* Freeing the context unloads what it loaded. */
+    OSSL_LIB_CTX_free(libctx);
+}
+
+void t_print_errors(const char *what)
+{
+    unsigned long e;
+    char buf[256];
+
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        fprintf(stderr, "  %s: %s\n", what, buf);
+    }
 }
 
 /* ---- accounting --------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #define RC_TEST_HARNESS_H
 
 #include <openssl/async.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -150,6 +151,36 @@ void t_driver_fini(struct t_driver *d, struct t_job *jobs, int n);
 
 /* Starts or resumes one job once; returns the ASYNC_start_job result. */
 int t_job_step(struct t_job *j);
+
+/*
+ * Runs fn(arg) once: in one ASYNC job driven in mode (T_CORE, T_CALLBACK,
+ * T_FD), or directly when mode is T_NO_JOB. Returns fn's result, or -ETIMEDOUT
+ * if the job did not finish within timeout_ms.
+ */
+#define T_NO_JOB (-1)
+int t_run_job(int mode, int (*fn)(void *arg), void *arg, int timeout_ms);
+
+/* "no job" or the mode's name. */
+const char *t_job_mode_name(int mode);
+
+/* ---- the ringcrypt provider ------------------------------------------- */
+
+/* The build directory this test belongs to (it holds ringcrypt.so). */
+const char *t_build_dir(void);
+
+/*
+ * A new library context in which only the ringcrypt provider is loaded, from
+ * t_build_dir(). With RC_TEST_PROVIDER=default the default provider is loaded
+ * instead, to check a test itself against the reference. NULL on failure
+ * (OpenSSL's errors printed).
+ */
+OSSL_LIB_CTX *t_provider_libctx(void);
+
+/* Unloads the provider and frees the context. */
+void t_provider_free(OSSL_LIB_CTX *libctx);
+
+/* Prints and clears this thread's OpenSSL error queue (after a failure). */
+void t_print_errors(const char *what);
 
 /* Open file descriptors of this process. */
 int t_count_fds(void);
