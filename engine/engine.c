@@ -15,6 +15,7 @@
 #include <openssl/ec.h>
 #include <openssl/engine.h>
 #include <openssl/rsa.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "errors.h"
@@ -132,13 +133,22 @@ static int destroy(ENGINE *e)
     return 1;
 }
 
+static bool is_our_path(const char *id)
+{
+    const char *base = strrchr(id, '/');
+    static const char file[] = "ringcrypt.so";
+
+    return base != NULL && strcmp(base + 1, file) == 0;
+}
+
 static int bind(ENGINE *e, const char *id)
 {
     int (*sign_setup)(EC_KEY *, BN_CTX *, BIGNUM **, BIGNUM **) = NULL;
     ECDSA_SIG *(*sign_sig)(const unsigned char *, int, const BIGNUM *, const BIGNUM *,
                            EC_KEY *) = NULL;
 
-    if (id != NULL && strcmp(id, engine_id) != 0)
+    /* Loaded by path (`openssl engine /path/ringcrypt.so`), the id is that path. */
+    if (id != NULL && strcmp(id, engine_id) != 0 && !is_our_path(id))
         return 0;
     rc_err_load();
     rsa_method = RSA_meth_dup(RSA_PKCS1_OpenSSL());

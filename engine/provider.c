@@ -13,6 +13,7 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "algs.h"
@@ -122,7 +123,7 @@ static const OSSL_DISPATCH provider_fns[] = {
 /* The runtime settings an openssl.cnf provider section may carry. */
 static const char *const config_keys[] = {
     "backend", "workers", "timeout_ms", "max_inflight", "min_offload_bytes",
-    "force_eventfd", "stats",
+    "spin_us", "force_eventfd", "stats",
 };
 #define NCONFIG (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -148,6 +149,8 @@ static int apply_config(const OSSL_CORE_HANDLE *handle, OSSL_FUNC_core_get_param
          * runtime runs with what it was given; one process, one runtime.
          */
         if (rc != 0 && rc != -EBUSY) {
+            /* OpenSSL's config loader drops the error queue of a provider that fails to start. */
+            fprintf(stderr, "ringcrypt: provider configuration: %s\n", rc_last_error());
             rc_err_raise(RC_R_BAD_CONFIG, "%s", rc_last_error());
             return 0;
         }

@@ -33,6 +33,8 @@ static const struct key keys[] = {
       offsetof(struct rc_config, max_inflight) },
     { "min_offload_bytes", "RINGCRYPT_MIN_OFFLOAD_BYTES", KEY_UINT, 0, 1U << 30, NULL,
       offsetof(struct rc_config, min_offload_bytes) },
+    { "spin_us", "RINGCRYPT_SPIN_US", KEY_UINT, 0, 100000, NULL,
+      offsetof(struct rc_config, spin_us) },
     { "force_eventfd", "RINGCRYPT_FORCE_EVENTFD", KEY_CHOICE, 0, 0, booleans,
       offsetof(struct rc_config, force_eventfd) },
     { "stats", "RINGCRYPT_STATS", KEY_PATH, 0, 0, NULL,
@@ -154,6 +156,7 @@ int rc_config_load(struct rc_config *cfg, char *err, size_t errlen)
     cfg->timeout_ms = 5000;
     cfg->max_inflight = 1024;
     cfg->min_offload_bytes = RC_DEFAULT_MIN_OFFLOAD_BYTES;
+    cfg->spin_us = RC_DEFAULT_SPIN_US;
 
     for (size_t i = 0; i < NKEYS; i++)
         if (stored[i] != NULL && apply(&keys[i], keys[i].name, stored[i], cfg, err, errlen) != 0)

@@ -14,12 +14,19 @@ enum rc_backend_kind {
 /* Chosen with ringcrypt-bench --alg aes128gcm-N / chacha-N; see docs/ARCHITECTURE.md. */
 #define RC_DEFAULT_MIN_OFFLOAD_BYTES 16384
 
+/*
+ * A wake-up from an idle CPU costs 20-40 us on the machines we measured, a
+ * sixth of an RSA-2048 signature; see docs/ARCHITECTURE.md ("Busy-polling").
+ */
+#define RC_DEFAULT_SPIN_US 500
+
 struct rc_config {
     unsigned int backend; /* enum rc_backend_kind */
     unsigned int workers;
     unsigned int timeout_ms;
     unsigned int max_inflight;
     unsigned int min_offload_bytes; /* AEAD calls below this run on the caller */
+    unsigned int spin_us;           /* busy-poll budget before sleeping, where a CPU is free */
     unsigned int force_eventfd;
     char stats_path[4096];
 };

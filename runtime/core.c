@@ -284,6 +284,32 @@ static int expire(struct rc_core *core)
     return n;
 }
 
+/*
+ * With few requests in a backend and a CPU to spare, polling for the answer
+ * costs nothing another thread could use, while sleeping costs a wake-up of
+ * tens of microseconds per operation (docs/ARCHITECTURE.md, "Busy-polling").
+ * True when something arrived within the budget.
+ */
+static bool spin(struct rc_core *core, uint64_t *wait_ns)
+{
+    uint64_t budget = core->spin_ns < *wait_ns ? core->spin_ns : *wait_ns;
+    uint64_t start, now;
+
+    if (budget == 0 || core->in_backend == 0 || core->in_backend >= core->spin_below)
+        return false;
+    start = rc_now_ns();
+    do {
+        if (io_uring_submit_and_get_events(&core->ring) < 0)
+            return false;
+        if (io_uring_cq_ready(&core->ring) > 0)
+            return true;
+        now = rc_now_ns();
+    } while (now - start < budget);
+    if (*wait_ns != UINT64_MAX)
+        *wait_ns -= budget;
+    return false;
+}
+
 static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)
 {
     struct io_uring_cqe *cqe;
@@ -299,6 +325,8 @@ static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)
         if (left < wait_ns)
             wait_ns = left;
     }
+    if (!busy && spin(core, &wait_ns))
+        return 0;
     if (busy || wait_ns == 0)
         rc = io_uring_submit_and_get_events(&core->ring);
     else if (wait_ns == UINT64_MAX)
@@ -404,6 +432,9 @@ int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out)
         goto fail;
     }
     core->max_inflight = rc_runtime_config()->max_inflight;
+    core->spin_ns = (uint64_t)rc_runtime_config()->spin_us * 1000u;
+    /* Each request in a backend keeps a CPU busy; polling needs one more free. */
+    core->spin_below = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
     if (opts != NULL && opts->sq_entries != 0)
         sq = opts->sq_entries;
     /* Room for every answer at once, and as much again for the app's own operations. */

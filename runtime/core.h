@@ -29,6 +29,10 @@ struct rc_core {
 
     struct rc_doorbell doorbell; /* answers when MSG_RING is not used */
 
+    /* Busy-poll budget before sleeping, and below how many requests in a backend it applies. */
+    uint64_t spin_ns;
+    unsigned int spin_below;
+
     /* The time at the start of this turn: deadlines of the turn's offloads count from it. */
     uint64_t turn_ns;
 

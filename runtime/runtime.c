@@ -168,6 +168,7 @@ int rc_info(struct rc_info *out)
     out->max_inflight = rt.cfg.max_inflight;
     out->timeout_ms = rt.cfg.timeout_ms;
     out->min_offload_bytes = rt.cfg.min_offload_bytes;
+    out->spin_us = rt.cfg.spin_us;
     return 0;
 }
 

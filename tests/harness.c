@@ -500,26 +500,46 @@ const char *t_build_dir(void)
     return dir;
 }
 
+/* What t_provider_libctx loaded, so that t_provider_free can unload it. */
+static struct {
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *prov;
+} loaded[16];
+
 OSSL_LIB_CTX *t_provider_libctx(void)
 {
     const char *which = getenv("RC_TEST_PROVIDER");
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    OSSL_PROVIDER *prov = NULL;
+    size_t i;
 
     if (which == NULL || which[0] == '\0')
         which = "ringcrypt";
-    if (libctx == NULL || !OSSL_PROVIDER_set_default_search_path(libctx, t_build_dir())
-        || OSSL_PROVIDER_load(libctx, which) == NULL) {
+    for (i = 0; i < sizeof(loaded) / sizeof(loaded[0]) && loaded[i].libctx != NULL; i++)
+        ;
+    if (libctx != NULL && i < sizeof(loaded) / sizeof(loaded[0])
+        && OSSL_PROVIDER_set_default_search_path(libctx, t_build_dir()))
+        prov = OSSL_PROVIDER_load(libctx, which);
+    if (prov == NULL) {
         fprintf(stderr, "cannot load provider %s from %s\n", which, t_build_dir());
         t_print_errors("provider load");
         OSSL_LIB_CTX_free(libctx);
         return NULL;
     }
+    loaded[i].libctx = libctx;
+    loaded[i].prov = prov;
     return libctx;
 }
 
 void t_provider_free(OSSL_LIB_CTX *libctx)
 {
-    /* Freeing the context unloads what it loaded. */
+    for (size_t i = 0; libctx != NULL && i < sizeof(loaded) / sizeof(loaded[0]); i++) {
+        if (loaded[i].libctx == libctx) {
+            OSSL_PROVIDER_unload(loaded[i].prov);
+            loaded[i].libctx = NULL;
+            loaded[i].prov = NULL;
+        }
+    }
     OSSL_LIB_CTX_free(libctx);
 }
 

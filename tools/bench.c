@@ -4,6 +4,8 @@
  *
  *   ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] [--duration S]
  *                   [--repeat N] [--workers N] [--json]
+ *   ringcrypt-bench --alg rsa2048|ecdsap256|x25519|aes128gcm-16k|chacha-16k|...
+ *                   [--jobs 1,8,64] [--duration S] [--repeat N] [--json]
  *
  * For each transport (MSG_RING, the eventfd fallback) and for inline, and for
  * each number of concurrent ASYNC jobs on one core, runs jobs that offload a
@@ -13,6 +15,11 @@
  * and the core thread's CPU time per op (CLOCK_THREAD_CPUTIME_ID: the jobs run
  * on that thread, so their fibre switches are included). Each point is the
  * median of --repeat runs: on a small shared machine single runs scatter.
+ *
+ * --alg measures real crypto through the ringcrypt provider, N concurrent jobs
+ * on one core in core mode with the runtime's default configuration, beside
+ * the default provider called directly on one thread (the inline baseline)
+ * and the ringcrypt provider called without a job (its synchronous path).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +28,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/provider.h>
+
+#include "bench_alg.h"
 #include "harness.h"
 
 struct measurement {
@@ -44,6 +54,7 @@ struct run {
     uint64_t until_ns;
     unsigned long long ops;
     int errors;
+    struct bench_state **states; /* --alg: one per job */
 };
 
 static int null_work(void *ctx)
@@ -90,15 +101,23 @@ static int body(struct t_job *j)
 
     /* The coarse clock costs a few ns: the loop's own overhead stays out of the figures. */
     while (clock_ns(CLOCK_MONOTONIC_COARSE) < r->until_ns) {
-        struct rc_req *req = rc_req_new(work, 0, NULL);
+        struct rc_req *req;
 
+        r->ops++;
+        if (r->states != NULL) {
+            r->errors += !bench_op(r->states[j->index]);
+            continue;
+        }
+        req = rc_req_new(work, 0, NULL);
         if (req == NULL || rc_offload(req) != 0)
             r->errors++;
         rc_req_free(req);
-        r->ops++;
     }
     return 0;
 }
+
+/* --alg: the keys every job's state is made from (NULL: --op). */
+static struct bench_keys *alg_keys;
 
 static int measure(int jobs, double seconds, const char *transport, struct measurement *m)
 {
@@ -113,6 +132,15 @@ static int measure(int jobs, double seconds, const char *transport, struct measu
     rc = t_driver_init(&d, T_CORE, js, jobs, body, &r);
     if (rc != 0)
         goto out;
+    if (alg_keys != NULL) {
+        rc = -ENOMEM;
+        r.states = calloc((size_t)jobs, sizeof(*r.states));
+        for (int i = 0; r.states != NULL && i < jobs; i++)
+            if ((r.states[i] = bench_state_new(alg_keys)) == NULL)
+                goto out;
+        if (r.states == NULL)
+            goto out;
+    }
     wall0 = clock_ns(CLOCK_MONOTONIC);
     cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     r.until_ns = clock_ns(CLOCK_MONOTONIC_COARSE) + (uint64_t)(seconds * 1e9);
@@ -127,6 +155,9 @@ static int measure(int jobs, double seconds, const char *transport, struct measu
         rc = -EIO;
 out:
     t_driver_fini(&d, js, jobs);
+    for (int i = 0; r.states != NULL && i < jobs; i++)
+        bench_state_free(r.states[i]);
+    free(r.states);
     free(js);
     return rc;
 }
@@ -139,19 +170,130 @@ static int by_ops_per_s(const void *a, const void *b)
 }
 
 /* The run with the median ops/s of repeat runs, after a warm-up. */
-static int measure_median(int jobs, double seconds, int repeat, const char *transport,
-                          struct measurement *m)
+typedef int measure_fn(int jobs, double seconds, const char *transport, struct measurement *m);
+
+static int measure_median_of(measure_fn *fn, int jobs, double seconds, int repeat,
+                             const char *transport, struct measurement *m)
 {
     struct measurement runs[16];
-    int rc = measure(jobs, seconds / 5, transport, &runs[0]);
+    int rc = fn(jobs, seconds / 5, transport, &runs[0]);
 
     for (int i = 0; i < repeat && rc == 0; i++)
-        rc = measure(jobs, seconds, transport, &runs[i]);
+        rc = fn(jobs, seconds, transport, &runs[i]);
     if (rc != 0)
         return rc;
     qsort(runs, (size_t)repeat, sizeof(runs[0]), by_ops_per_s);
     *m = runs[repeat / 2];
     return 0;
+}
+
+static int measure_median(int jobs, double seconds, int repeat, const char *transport,
+                          struct measurement *m)
+{
+    return measure_median_of(measure, jobs, seconds, repeat, transport, m);
+}
+
+/* --alg's baselines: one state called directly on this thread, no job. */
+static struct bench_state *direct_state;
+
+static int measure_direct(int jobs, double seconds, const char *transport, struct measurement *m)
+{
+    uint64_t wall0 = clock_ns(CLOCK_MONOTONIC), until = wall0 + (uint64_t)(seconds * 1e9);
+    uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    unsigned long long ops = 0;
+
+    (void)jobs;
+    while (clock_ns(CLOCK_MONOTONIC_COARSE) < until) {
+        if (!bench_op(direct_state))
+            return -EIO;
+        ops++;
+    }
+    m->seconds = (double)(clock_ns(CLOCK_MONOTONIC) - wall0) / 1e9;
+    m->core_ns_per_op = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0) / (double)ops;
+    m->ops = ops;
+    m->ops_per_s = (double)ops / m->seconds;
+    m->jobs = 0;
+    m->transport = transport;
+    return 0;
+}
+
+static int measure_direct_median(struct bench_keys *keys, double seconds, int repeat,
+                                 const char *what, struct measurement *m)
+{
+    int rc;
+
+    direct_state = bench_state_new(keys);
+    rc = direct_state != NULL ? measure_median_of(measure_direct, 0, seconds, repeat, what, m)
+                              : -ENOMEM;
+    bench_state_free(direct_state);
+    direct_state = NULL;
+    return rc;
+}
+
+static void print_point(bool json, const char *alg, const char *what, int jobs,
+                        const struct measurement *m, const struct measurement *inline_m)
+{
+    if (json)
+        printf("{\"alg\":\"%s\",\"path\":\"%s\",\"jobs\":%d,\"ops\":%llu,\"seconds\":%.3f,"
+               "\"ops_per_s\":%.1f,\"core_cpu_ns_per_op\":%.1f,\"ratio_to_inline\":%.3f}\n",
+               alg, what, jobs, m->ops, m->seconds, m->ops_per_s, m->core_ns_per_op,
+               m->ops_per_s / inline_m->ops_per_s);
+    else
+        printf("%-30s %5d %12.1f %11.0f ns %9.2fx\n", what, jobs, m->ops_per_s, m->core_ns_per_op,
+               m->ops_per_s / inline_m->ops_per_s);
+}
+
+/* --alg: the default provider inline, ringcrypt without a job, ringcrypt with jobs. */
+static int run_alg(const char *name, const int *jobs, int njobs, double duration, int repeat,
+                   bool json)
+{
+    const struct bench_alg *alg = bench_alg_find(name);
+    OSSL_LIB_CTX *dlib = OSSL_LIB_CTX_new(), *rlib = t_provider_libctx();
+    struct bench_keys *dkeys = NULL;
+    struct measurement base, sync, m;
+    struct rc_info info;
+    int rc = 1;
+
+    if (alg == NULL || dlib == NULL || rlib == NULL || OSSL_PROVIDER_load(dlib, "default") == NULL
+        || rc_info(&info) != 0) {
+        fprintf(stderr, "ringcrypt-bench: cannot set up %s (%s)\n", name,
+                alg == NULL ? bench_alg_names() : rc_last_error());
+        goto out;
+    }
+    dkeys = bench_keys_new(alg, dlib);
+    alg_keys = bench_keys_new(alg, rlib);
+    if (dkeys == NULL || alg_keys == NULL) {
+        fprintf(stderr, "ringcrypt-bench: cannot make %s keys\n", name);
+        t_print_errors(name);
+        goto out;
+    }
+    if (measure_direct_median(dkeys, duration, repeat, "default provider, inline", &base) != 0
+        || measure_direct_median(alg_keys, duration, repeat, "ringcrypt, no job (sync)", &sync) != 0)
+        goto out;
+    if (!json)
+        printf("ringcrypt-bench --alg %s: %u workers, transport %s, min_offload_bytes %u;\n"
+               "median of %d runs of %.1f s; ratio = ops/s over the default provider inline\n\n"
+               "%-30s %5s %12s %14s %10s\n",
+               name, info.workers, info.transport, info.min_offload_bytes, repeat, duration,
+               "path", "jobs", "ops/s", "core CPU/op", "ratio");
+    print_point(json, name, "default provider, inline", 0, &base, &base);
+    print_point(json, name, "ringcrypt, no job (sync)", 0, &sync, &base);
+    for (int i = 0; i < njobs; i++) {
+        if (measure_median(jobs[i], duration, repeat, "ringcrypt, core mode", &m) != 0) {
+            fprintf(stderr, "ringcrypt-bench: %s at %d jobs failed\n", name, jobs[i]);
+            t_print_errors(name);
+            goto out;
+        }
+        print_point(json, name, "ringcrypt, core mode", jobs[i], &m, &base);
+    }
+    rc = 0;
+out:
+    bench_keys_free(dkeys);
+    bench_keys_free(alg_keys);
+    alg_keys = NULL;
+    t_provider_free(rlib);
+    OSSL_LIB_CTX_free(dlib);
+    return rc;
 }
 
 /* Restarts the runtime with backend and transport. */
@@ -169,7 +311,10 @@ static int configure(const char *backend, const char *force_eventfd, const char 
 static void usage(void)
 {
     fprintf(stderr, "usage: ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] "
-                    "[--duration SECONDS] [--repeat N] [--workers N] [--json]\n");
+                    "[--duration SECONDS] [--repeat N] [--workers N] [--json]\n"
+                    "       ringcrypt-bench --alg %s\n"
+                    "                       [--jobs 1,8,64] [--duration SECONDS] [--repeat N] [--json]\n",
+            bench_alg_names());
 }
 
 int main(int argc, char **argv)
@@ -179,6 +324,7 @@ int main(int argc, char **argv)
         { "duration", required_argument, NULL, 'd' }, { "workers", required_argument, NULL, 'w' },
         { "json", no_argument, NULL, 'J' },          { "repeat", required_argument, NULL, 'r' },
         { "spin-us", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+        { "alg", required_argument, NULL, 'a' },
         { NULL, 0, NULL, 0 },
     };
     static const struct {
@@ -189,7 +335,7 @@ int main(int argc, char **argv)
         { "inline", "inline", "0" },
     };
     enum { NT = sizeof(transports) / sizeof(transports[0]) };
-    const char *op = NULL, *workers = NULL;
+    const char *op = NULL, *workers = NULL, *alg = NULL;
     char joblist[256] = "1,8,64";
     struct measurement m[NT][16];
     int njobs = 0, jobs[16];
@@ -209,15 +355,16 @@ int main(int argc, char **argv)
         case 'r': repeat = atoi(optarg); break;
         case 's': spin_us = atoi(optarg); break;
         case 'J': json = true; break;
+        case 'a': alg = optarg; break;
         default: usage(); return 2;
         }
     }
-    if (op == NULL || (strcmp(op, "null") != 0 && strcmp(op, "spin") != 0) || duration <= 0 ||
+    if ((op == NULL) == (alg == NULL) || (op != NULL && strcmp(op, "null") != 0 && strcmp(op, "spin") != 0) || duration <= 0 ||
         repeat < 1 || repeat > 16 || spin_us < 1 || spin_us > 100000) {
         usage();
         return 2;
     }
-    if (strcmp(op, "spin") == 0) {
+    if (op != NULL && strcmp(op, "spin") == 0) {
         calibrate_spin((unsigned int)spin_us);
         work = spin_work;
     }
@@ -228,6 +375,13 @@ int main(int argc, char **argv)
             return 2;
         }
         njobs++;
+    }
+    if (alg != NULL) {
+        if (workers != NULL && rc_config_set("workers", workers) != 0) {
+            fprintf(stderr, "ringcrypt-bench: %s\n", rc_last_error());
+            return 2;
+        }
+        return run_alg(alg, jobs, njobs, duration, repeat, json);
     }
 
     for (int t = 0; t < NT; t++) {

@@ -59,7 +59,7 @@ RC_API int rc_init(void);
 
 /*
  * Sets a configuration key before rc_init (or after rc_shutdown): "backend",
- * "workers", "timeout_ms", "max_inflight", "min_offload_bytes", "force_eventfd", "stats".
+ * "workers", "timeout_ms", "max_inflight", "min_offload_bytes", "spin_us", "force_eventfd", "stats".
  * The matching RINGCRYPT_* environment variable, when set, wins.
  * -EINVAL for an unknown key or a bad value, -EBUSY while running.
  */
@@ -77,6 +77,7 @@ struct rc_info {
     unsigned int max_inflight;
     unsigned int timeout_ms;
     unsigned int min_offload_bytes; /* symmetric calls below this stay inline */
+    unsigned int spin_us;           /* busy-poll budget before sleeping (0: never) */
 };
 RC_API int rc_info(struct rc_info *out);
 

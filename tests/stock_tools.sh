@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Stock OpenSSL tools, unchanged, with the ringcrypt module: the provider
+# listed and active, `openssl speed` with and without -async_jobs (offloads
+# counted only with), `s_server -async` completing TLS 1.3 and 1.2 handshakes
+# with the provider activated through OPENSSL_CONF, and the ENGINE adapter
+# through `openssl engine` and `openssl speed -engine`.
+# Installed as $b/tests/stock_tools; exit 0 pass, 1 fail (liburing's codes).
+set -u
+b=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$b/.." && pwd)
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+server=
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# A sanitized module only loads into a process whose sanitizer runtime comes first.
+runtime=$(ldd "$b/ringcrypt.so" | awk '/lib(asan|tsan)\.so/ { print $3 }')
+if [ -n "$runtime" ]; then
+    # The stock tools themselves are not instrumented: leaks and races inside them are not ours.
+    export ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_signal_unsafe=0:halt_on_error=0:exitcode=0
+fi
+openssl() { LD_PRELOAD=$runtime command openssl "$@"; }
+
+# Counters of a run: RINGCRYPT_STATS writes one JSON line per process at exit.
+submitted() { sed -n 's/.*"submitted":\([0-9]*\).*/\1/p' "$1" | tail -1; }
+
+prov=(-provider-path "$b" -provider ringcrypt)
+
+echo "== openssl list -providers"
+out=$(openssl list -providers "${prov[@]}" 2>&1)
+echo "$out" | grep -A3 '^  ringcrypt' | grep -q 'status: active' || fail "ringcrypt not listed active: $out"
+
+echo "== openssl speed -async_jobs 8 (fd mode)"
+RINGCRYPT_STATS=$work/speed-async.json openssl speed -seconds 1 "${prov[@]}" -provider default \
+    -async_jobs 8 rsa2048 ecdsap256 ecdhx25519 >"$work/speed-async.out" 2>&1 ||
+    fail "speed -async_jobs exited $?: $(tail -5 "$work/speed-async.out")"
+for line in 'rsa 2048 bits' '256 bits ecdsa' '253 bits ecdh (X25519)'; do
+    grep -q "$line" "$work/speed-async.out" || fail "speed -async_jobs printed no '$line'"
+done
+n=$(submitted "$work/speed-async.json")
+[ "${n:-0}" -gt 0 ] || fail "speed -async_jobs offloaded nothing (submitted=${n:-none})"
+echo "   offloaded $n operations"
+
+echo "== openssl speed without jobs (synchronous path)"
+RINGCRYPT_STATS=$work/speed-sync.json openssl speed -seconds 1 "${prov[@]}" -provider default \
+    rsa2048 >"$work/speed-sync.out" 2>&1 || fail "speed exited $?: $(tail -5 "$work/speed-sync.out")"
+grep -q 'rsa 2048 bits' "$work/speed-sync.out" || fail "speed printed no rsa 2048 line"
+n=$(submitted "$work/speed-sync.json")
+[ "${n:-0}" -eq 0 ] || fail "without jobs nothing may be offloaded (submitted=$n)"
+
+echo "== openssl s_server -async with OPENSSL_CONF, s_client TLS 1.3 and 1.2"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
+    -days 1 -subj /CN=ringcrypt-test >/dev/null 2>&1 || fail "cannot make a certificate"
+sed "s#^module = ringcrypt.so#module = $b/ringcrypt.so#" "$root/docs/openssl-ringcrypt.cnf" >"$work/openssl.cnf"
+port=$((20000 + RANDOM % 20000))
+OPENSSL_CONF=$work/openssl.cnf RINGCRYPT_STATS=$work/server.json openssl s_server -async \
+    -accept "127.0.0.1:$port" -key "$work/key.pem" -cert "$work/cert.pem" -naccept 2 -www \
+    >"$work/server.out" 2>&1 &
+server=$!
+for _ in $(seq 100); do
+    grep -q '^ACCEPT' "$work/server.out" && break
+    sleep 0.1
+done
+for v in tls1_3 tls1_2; do
+    out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -connect "127.0.0.1:$port" \
+          -"$v" -ign_eof 2>&1)
+    echo "$out" | grep -q "^New, TLSv1.${v#tls1_}" || fail "no TLSv1.${v#tls1_} handshake: $(echo "$out" | tail -5)"
+done
+timeout 20 bash -c "while kill -0 $server 2>/dev/null; do sleep 0.1; done" || fail "s_server did not exit"
+wait "$server" 2>/dev/null
+server=
+n=$(submitted "$work/server.json")
+[ "${n:-0}" -ge 4 ] || fail "s_server offloaded ${n:-nothing} operations for two handshakes"
+echo "   s_server offloaded $n operations"
+
+echo "== openssl engine -t -c, openssl speed -engine ringcrypt -async_jobs 8"
+out=$(openssl engine -t -c "$b/ringcrypt.so" 2>&1)
+echo "$out" | grep -q '(ringcrypt)' || fail "engine not bound: $out"
+# OpenSSL 3.0's `engine -c` names RSA, DSA, DH and RAND methods but not EC ones.
+echo "$out" | grep -q '\[RSA\]' || fail "engine lists no [RSA]: $out"
+echo "$out" | grep -q '\[ available \]' || fail "engine not available: $out"
+OPENSSL_ENGINES=$b RINGCRYPT_STATS=$work/engine.json openssl speed -seconds 1 -engine ringcrypt \
+    -async_jobs 8 rsa2048 >"$work/engine.out" 2>&1 || fail "speed -engine exited $?: $(tail -5 "$work/engine.out")"
+grep -q 'rsa 2048 bits' "$work/engine.out" || fail "speed -engine printed no rsa 2048 line"
+n=$(submitted "$work/engine.json")
+[ "${n:-0}" -gt 0 ] || fail "speed -engine offloaded nothing (submitted=${n:-none})"
+echo "   engine offloaded $n operations"
+
+echo "$failures failures"
+[ "$failures" -eq 0 ]
