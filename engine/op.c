@@ -103,25 +103,30 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
 {
     struct rc_req *req = NULL;
     struct op_req *r;
+    bool in_place;
+    size_t buflen;
     int rc;
 
     if (!worth_offloading || ASYNC_get_current_job() == NULL)
         return op->exec(op);
 
-    req = rc_req_new(op_work, sizeof(*r) + op->inlen + (op->out != NULL ? op->outsize : 0),
-                     op_release);
+    /* In place stays in place: OpenSSL's TLS record ciphers insist on it. */
+    in_place = op->out != NULL && op->out == op->in;
+    buflen = in_place ? (op->inlen > op->outsize ? op->inlen : op->outsize)
+                      : op->inlen + (op->out != NULL ? op->outsize : 0);
+    req = rc_req_new(op_work, sizeof(*r) + buflen, op_release);
     if (req == NULL) {
-        rc_err_raise(RC_R_NO_MEMORY, "request of %zu bytes", op->inlen + op->outsize);
+        rc_err_raise(RC_R_NO_MEMORY, "request of %zu bytes", buflen);
         rc = -ENOMEM;
         goto out;
     }
     r = rc_req_ctx(req);
     r->op = *op;
-    r->buflen = op->inlen + (op->out != NULL ? op->outsize : 0);
+    r->buflen = buflen;
     if (op->inlen > 0)
         memcpy(r->buf, op->in, op->inlen);
     r->op.in = r->buf;
-    r->op.out = op->out != NULL ? r->buf + op->inlen : NULL;
+    r->op.out = op->out == NULL ? NULL : in_place ? r->buf : r->buf + op->inlen;
     if (op->hold != NULL)
         op->hold(op->obj);
 

@@ -9,7 +9,10 @@
  * hands anything out; offloaded, its output is copied to the caller only when
  * the tag matched.
  */
+#include <openssl/err.h>
+
 #include "actx.h"
+#include "errors.h"
 
 #define INNER(w, type, ID)                                                       \
     ((OSSL_FUNC_cipher_##type##_fn *)rc_alg_fn((w)->alg, OSSL_FUNC_CIPHER_##ID))
@@ -30,11 +33,23 @@ static int decrypt_init(void *c, const unsigned char *key, size_t keylen,
     return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p);
 }
 
+/*
+ * The default provider reports a tag mismatch by failing alone, with nothing
+ * on the error queue; a caller deserves to know why.
+ */
+static int said_no(struct rc_actx *w, unsigned long last_before)
+{
+    if (ERR_peek_last_error() == last_before)
+        rc_err_raise(RC_R_TAG_MISMATCH, "%s", w->alg->name);
+    return 0;
+}
+
 static int final(void *c, unsigned char *out, size_t *outl, size_t outsize)
 {
     struct rc_actx *w = c;
+    unsigned long last = ERR_peek_last_error();
 
-    return INNER(w, final, FINAL)(w->inner, out, outl, outsize);
+    return INNER(w, final, FINAL)(w->inner, out, outl, outsize) || said_no(w, last);
 }
 
 static int get_ctx_params(void *c, OSSL_PARAM p[])
@@ -56,13 +71,15 @@ enum { UPDATE, ONESHOT };
 static int exec_data(struct rc_op *op)
 {
     struct rc_actx *w = op->obj;
+    unsigned long last = ERR_peek_last_error();
     size_t len = 0;
     int ok = op->kind == UPDATE
         ? INNER(w, update, UPDATE)(w->inner, op->out, &len, op->outsize, op->in, op->inlen)
         : INNER(w, cipher, CIPHER)(w->inner, op->out, &len, op->outsize, op->in, op->inlen);
 
     op->outlen = ok ? len : 0;
-    return ok;
+    /* The one-shot TLS record call authenticates: its failure is a tag mismatch. */
+    return ok || (op->kind == ONESHOT && said_no(w, last));
 }
 
 static int run_data(struct rc_actx *w, int kind, unsigned char *out, size_t *outl,
@@ -73,14 +90,16 @@ static int run_data(struct rc_actx *w, int kind, unsigned char *out, size_t *out
         .exec = exec_data, .kind = kind, .in = in, .inlen = inl, .out = out,
         .outsize = outsize < inl + 64 ? outsize : inl + 64,
     };
-    bool worth = out != NULL && in != NULL && inl >= rc_op_min_offload_bytes();
+    bool worth = in != NULL && inl >= rc_op_min_offload_bytes();
     int ok;
 
-    if (!worth)
+    /* Unwritten output (AAD, a final call through cipher) needs no copy either way. */
+    if (out == NULL)
         return kind == UPDATE
-            ? INNER(w, update, UPDATE)(w->inner, out, outl, outsize, in, inl)
-            : INNER(w, cipher, CIPHER)(w->inner, out, outl, outsize, in, inl);
-    ok = rc_actx_run(w, &op, true);
+            ? INNER(w, update, UPDATE)(w->inner, NULL, outl, outsize, in, inl)
+            : INNER(w, cipher, CIPHER)(w->inner, NULL, outl, outsize, in, inl);
+
+    ok = rc_actx_run(w, &op, worth);
     if (ok)
         *outl = op.outlen;
     return ok;

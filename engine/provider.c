@@ -29,6 +29,12 @@ struct instance {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct instance *instances;
+/*
+ * Torn-down instances, kept: the runtime's worker threads hold OpenSSL
+ * per-thread state (RSA blinding's random generator, say) tied to the
+ * private library context, which their exit would free again.
+ */
+static struct instance *retired;
 
 static struct instance *find(void *provctx)
 {
@@ -53,12 +59,11 @@ static void teardown(void *provctx)
             break;
         }
     }
+    if (i != NULL) {
+        i->next = retired;
+        retired = i;
+    }
     pthread_mutex_unlock(&lock);
-    if (i == NULL)
-        return;
-    OSSL_PROVIDER_unload(i->dflt);
-    OSSL_LIB_CTX_free(i->libctx);
-    free(i);
 }
 
 static const OSSL_PARAM gettable[] = {

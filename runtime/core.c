@@ -498,17 +498,26 @@ static void cancel_list(struct rc_link *head, struct rc_link *to)
 /* Hands every request a backend still holds to that backend. */
 static void orphan_limbo(struct rc_core *core)
 {
-    struct rc_link *l = core->limbo.next;
+    struct rc_link sending;
 
-    while (l != &core->limbo) {
-        struct rc_link *next = l->next;
+    rc_list_init(&sending);
+    while (!rc_list_empty(&core->limbo)) {
+        struct rc_link *l = rc_list_first(&core->limbo);
         int expected = RC_HOME_CORE;
 
-        if (atomic_compare_exchange_strong(&req_of(l)->home, &expected, RC_HOME_ORPHAN)) {
-            rc_list_remove(l);
+        /* Unlinked first: once orphaned, the backend may free it at any moment. */
+        rc_list_remove(l);
+        if (atomic_compare_exchange_strong(&req_of(l)->home, &expected, RC_HOME_ORPHAN))
             core->in_backend--;
-        }
-        l = next;
+        else
+            rc_list_append(&sending, l);
+    }
+    /* Answers already on their way come home and are reaped from here. */
+    while (!rc_list_empty(&sending)) {
+        struct rc_link *l = rc_list_first(&sending);
+
+        rc_list_remove(l);
+        rc_list_append(&core->limbo, l);
     }
 }
 

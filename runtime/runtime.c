@@ -85,8 +85,12 @@ static int start_locked(void)
     if (rc != 0)
         goto fail;
     if (!rt.hooks_installed) {
-        /* OpenSSL registers its exit handler first, so ours runs before it. */
-        OPENSSL_init_crypto(0, NULL);
+        /*
+         * OpenSSL registers its exit handler first, so ours runs before it.
+         * With no options OPENSSL_init_crypto returns at once and registers
+         * nothing: ask for something real.
+         */
+        OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
         if (atexit(at_exit) != 0 || pthread_atfork(NULL, NULL, after_fork_child) != 0) {
             snprintf(rt.error, sizeof(rt.error), "cannot install exit and fork handlers");
             rc = -ENOMEM;
