@@ -133,8 +133,10 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
     rc = rc_offload(req);
     if (rc == 0 || rc == -EPROTO) {
         raise_carried(r);
+        /* In place, a result may sit after a header it did not count (TLS 1.2's explicit IV). */
         if (rc == 0 && op->out != NULL)
-            memcpy(op->out, r->op.out, r->op.outlen);
+            memcpy(op->out, r->op.out,
+                   in_place && op->inlen > r->op.outlen ? op->inlen : r->op.outlen);
         op->outlen = r->op.outlen;
         op->made = r->op.made;
         r->op.made = NULL;

@@ -802,9 +802,31 @@ static void wait_for_the_worker(void)
     CHECK_EQ(t_wait_released(&barrier_released, 1, NULL), 1);
 }
 
-/* RSA-4096 signing takes milliseconds: a 1 ms deadline always passes first. */
+/*
+ * The only worker, held by a request that cannot finish until the gate
+ * opens. Its job gives up at the 1 ms deadline; the worker stays held.
+ */
+static int hold_worker(void *arg)
+{
+    (void)arg;
+    t_offload(&(struct t_offload_args){ .fn = t_work_blocked });
+    return 0;
+}
+
+static void *holder_thread(void *arg)
+{
+    (void)arg;
+    t_run_job(T_FD, hold_worker, NULL, JOB_TIMEOUT_MS);
+    return NULL;
+}
+
+/*
+ * The one worker is held by a blocked request, so the signature sits behind
+ * it past its 1 ms deadline, however busy the machine is.
+ */
 static int dead_backend(void)
 {
+    pthread_t holder;
     static const struct key_spec rsa4096 = { "RSA", NULL, 4096 };
     struct stuck s = { 0 };
     struct rc_stats before, delta;
@@ -823,9 +845,13 @@ static int dead_backend(void)
     CHECK(s.ctx != NULL, "no RSA-4096 signing context");
     if (s.ctx == NULL)
         goto out;
+    t_gate_close();
+    CHECK_EQ(pthread_create(&holder, NULL, holder_thread, NULL), 0);
+    pthread_join(holder, NULL);
     rc_stats_total(&before);
     CHECK_EQ(t_run_job(T_CORE, sign_past_deadline, &s, JOB_TIMEOUT_MS), 0);
     t_stats_since(&before, &delta);
+    t_gate_open();
     CHECK(delta.timeouts >= 1, "no deadline expired");
     CHECK(s.first == V_REFUSED, "late sign: %s", verdict_names[s.first]);
     CHECK(s.timed_out, "late sign: no ringcrypt \"timed out\" error queued");

@@ -1,0 +1,1134 @@
+/*
+ * TLS in one process through libssl's async support, with ringcrypt as the
+ * server's only provider and a client on the default provider alone, joined
+ * by a memory BIO pair pumped on the test's thread.
+ *
+ * For TLS 1.3 and TLS 1.2 (ECDHE, AES-GCM), RSA-2048 and EC P-256
+ * certificates, and the three completion modes (core: the async callback
+ * defers the connection to this thread's core; callback: the callback comes
+ * from a worker and signals this thread; fd: no callback, SSL_get_all_async_fds
+ * and poll), it proves that the server's handshake really pauses
+ * (SSL_ERROR_WANT_ASYNC) and resumes on the mode's signal with
+ * ASYNC_STATUS_OK, that its key generation, key exchange and signature went
+ * through the runtime, that both sides agree on the version and suite asked
+ * for and the client accepts the certificate, and that 64 KiB of application
+ * data echoed by the server in full 16 KiB records comes back byte for byte,
+ * with the records' AEAD seal and open offloaded too.
+ *
+ * Abandonment: the server's SSL freed while its job waits for a worker (core
+ * and fd modes) — the late completion reaches nobody, every request and
+ * eventfd is freed, and the same runtime then serves a full connection.
+ *
+ * Refusals: a ClientHello with no group the server has, HTTP instead of a
+ * ClientHello, and a signature that fails ringcrypt's public-key check (its
+ * error raised on the worker lands on the server's error queue) — the server's
+ * handshake fails with the expected error, the client hears of it, nothing
+ * hangs and nothing leaks.
+ */
+#include <dlfcn.h>
+#include <poll.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "harness.h"
+
+#define HOST "ringcrypt.test"
+#define MSG_BYTES (64 * 1024)
+#define RECORD_BYTES SSL3_RT_MAX_PLAIN_LENGTH /* one full record per server SSL_read */
+#define PAIR_BYTES (128 * 1024)               /* a whole 64 KiB flight fits in the pair */
+#define DEADLINE_MS 60000
+#define MAX_ERRORS 8
+#define MAX_FDS 4
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- what is tested ----------------------------------------------------- */
+
+enum cert_kind { CERT_RSA, CERT_EC };
+
+static const char *const cert_names[] = { "rsa", "ec" };
+
+struct proto {
+    const char *name;
+    int version;
+    int (*set_suite)(SSL_CTX *ctx, const char *suite);
+    const char *suite[2]; /* by cert kind; what SSL_CIPHER_get_name reports */
+};
+
+static const struct proto protos[] = {
+    { "tls13", TLS1_3_VERSION, SSL_CTX_set_ciphersuites,
+      { "TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256" } },
+    { "tls12", TLS1_2_VERSION, SSL_CTX_set_cipher_list,
+      { "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384" } },
+};
+
+struct server;
+struct client;
+
+/* A way for the client to get itself refused, and the error the server must report. */
+struct refusal {
+    const char *name;
+    enum cert_kind cert;
+    void (*provoke)(struct server *s, struct client *c);
+    const char *lib, *reason; /* as ERR_lib_error_string / ERR_reason_error_string say */
+    bool offloads;            /* the server gets as far as offloading (its signature) */
+};
+
+enum kind { ECHO, ABANDON, REFUSED };
+
+struct tls_case {
+    char name[48];
+    enum kind kind;
+    const struct proto *proto;
+    enum cert_kind cert;
+    enum t_mode mode;
+    const struct refusal *refusal;
+};
+
+/* ---- keys, certificates, contexts --------------------------------------- */
+
+struct world {
+    OSSL_LIB_CTX *slib; /* ringcrypt only */
+    OSSL_LIB_CTX *clib; /* the default provider only */
+    OSSL_PROVIDER *cprov;
+    EVP_PKEY *key;
+    X509 *cert;
+    SSL_CTX *sctx, *cctx;
+};
+
+static EVP_PKEY *make_key(OSSL_LIB_CTX *lib, enum cert_kind kind)
+{
+    return kind == CERT_RSA ? EVP_PKEY_Q_keygen(lib, NULL, "RSA", (size_t)2048)
+                            : EVP_PKEY_Q_keygen(lib, NULL, "EC", "P-256");
+}
+
+static X509 *make_cert(OSSL_LIB_CTX *lib, EVP_PKEY *key)
+{
+    X509 *x = X509_new_ex(lib, NULL);
+    X509_NAME *name;
+
+    if (x == NULL)
+        return NULL;
+    name = X509_get_subject_name(x);
+    if (!X509_set_version(x, X509_VERSION_3) || !ASN1_INTEGER_set(X509_get_serialNumber(x), 1)
+        || X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL
+        || X509_gmtime_adj(X509_getm_notAfter(x), 86400) == NULL
+        || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)HOST,
+                                       -1, -1, 0)
+        || !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key)
+        || X509_sign(x, key, EVP_sha256()) <= 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* The client's own copy, decoded in its library context. */
+static X509 *copy_cert(OSSL_LIB_CTX *lib, X509 *cert)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    X509 *copy = X509_new_ex(lib, NULL);
+    int len = i2d_X509(cert, &der);
+
+    p = der;
+    if (copy != NULL && (len <= 0 || d2i_X509(&copy, &p, len) == NULL)) {
+        X509_free(copy);
+        copy = NULL;
+    }
+    OPENSSL_free(der);
+    return copy;
+}
+
+static int wake_on_core(SSL *ssl, void *arg);
+static int wake_from_worker(SSL *ssl, void *arg);
+
+static SSL_CTX *server_ctx(const struct world *w, enum t_mode mode)
+{
+    static SSL_async_callback_fn const wake[] = {
+        [T_CORE] = wake_on_core, [T_CALLBACK] = wake_from_worker, [T_FD] = NULL,
+    };
+    SSL_CTX *ctx = SSL_CTX_new_ex(w->slib, NULL, TLS_server_method());
+
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_mode(ctx, SSL_MODE_ASYNC);
+    /* libssl hands the callback to a wait ctx only when it makes one: before SSL_new. */
+    if ((wake[mode] != NULL && !SSL_CTX_set_async_callback(ctx, wake[mode]))
+        || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)
+        || SSL_CTX_use_certificate(ctx, w->cert) != 1 || SSL_CTX_use_PrivateKey(ctx, w->key) != 1
+        || !SSL_CTX_check_private_key(ctx)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static SSL_CTX *client_ctx(const struct world *w, const struct proto *p, enum cert_kind kind)
+{
+    SSL_CTX *ctx = SSL_CTX_new_ex(w->clib, NULL, TLS_client_method());
+    X509 *trusted = copy_cert(w->clib, w->cert);
+
+    if (ctx == NULL || trusted == NULL
+        || !X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), trusted)
+        || !SSL_CTX_set_min_proto_version(ctx, p->version)
+        || !SSL_CTX_set_max_proto_version(ctx, p->version) || !p->set_suite(ctx, p->suite[kind])) {
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+        goto out;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+out:
+    X509_free(trusted);
+    return ctx;
+}
+
+static void world_fini(struct world *w)
+{
+    SSL_CTX_free(w->sctx);
+    SSL_CTX_free(w->cctx);
+    X509_free(w->cert);
+    EVP_PKEY_free(w->key);
+    t_provider_free(w->slib);
+    /* Freeing a library context does not unload what OSSL_PROVIDER_load loaded. */
+    OSSL_PROVIDER_unload(w->cprov);
+    OSSL_LIB_CTX_free(w->clib);
+    memset(w, 0, sizeof(*w));
+}
+
+static int world_init(struct world *w, const struct tls_case *tc)
+{
+    memset(w, 0, sizeof(*w));
+    w->slib = t_provider_libctx();
+    w->clib = OSSL_LIB_CTX_new();
+    w->cprov = w->clib != NULL ? OSSL_PROVIDER_load(w->clib, "default") : NULL;
+    if (w->slib == NULL || w->cprov == NULL)
+        goto fail;
+    w->key = make_key(w->slib, tc->cert);
+    w->cert = w->key != NULL ? make_cert(w->slib, w->key) : NULL;
+    if (w->cert == NULL)
+        goto fail;
+    w->sctx = server_ctx(w, tc->mode);
+    w->cctx = client_ctx(w, tc->proto, tc->cert);
+    if (w->sctx != NULL && w->cctx != NULL)
+        return 0;
+fail:
+    t_print_errors("set-up");
+    world_fini(w);
+    return -1;
+}
+
+/* ---- the two ends ------------------------------------------------------- */
+
+/* How an end's call failed for good: SSL_get_error's verdict and the error queue. */
+struct failure {
+    int ssl_error; /* 0: no failure */
+    int n;
+    unsigned long codes[MAX_ERRORS];
+};
+
+static void take_errors(struct failure *f, int ssl_error)
+{
+    unsigned long e;
+
+    f->ssl_error = ssl_error;
+    while ((e = ERR_get_error()) != 0)
+        if (f->n < MAX_ERRORS)
+            f->codes[f->n++] = e;
+}
+
+static bool failure_has(const struct failure *f, const char *lib, const char *reason)
+{
+    for (int i = 0; i < f->n; i++) {
+        const char *l = ERR_lib_error_string(f->codes[i]);
+        const char *r = ERR_reason_error_string(f->codes[i]);
+
+        if (l != NULL && r != NULL && strcmp(l, lib) == 0 && strcmp(r, reason) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void print_failure(const char *who, const struct failure *f)
+{
+    char buf[256];
+
+    fprintf(stderr, "  %s: SSL_get_error %d\n", who, f->ssl_error);
+    for (int i = 0; i < f->n; i++) {
+        ERR_error_string_n(f->codes[i], buf, sizeof(buf));
+        fprintf(stderr, "    %s\n", buf);
+    }
+}
+
+enum server_phase { S_HANDSHAKE, S_READ, S_WRITE, S_DONE };
+
+struct server {
+    SSL *ssl;
+    enum t_mode mode;
+    struct rc_core *core;      /* core mode */
+    struct rc_task task;
+    bool queued;               /* the task is on the core's run queue */
+    bool paused;               /* its last call said SSL_ERROR_WANT_ASYNC; not resumed yet */
+    pthread_mutex_t lock;      /* callback mode: wakes from a worker */
+    pthread_cond_t cond;
+    int wakes, wakes_taken;
+    _Atomic int callbacks;     /* async callbacks, any mode */
+    _Atomic int status_ok;     /* of which SSL_get_async_status said ASYNC_STATUS_OK */
+    int want_async[2];         /* SSL_ERROR_WANT_ASYNC seen: handshake, data */
+    int resumes;
+    int max_fds;               /* fd mode: most async fds seen at once */
+    enum server_phase phase;
+    unsigned char buf[RECORD_BYTES];
+    size_t pending, echoed;
+    struct rc_stats at_data;   /* totals when the handshake finished */
+    struct failure fail;
+};
+
+enum client_phase { C_HANDSHAKE, C_WRITE, C_READ, C_DONE };
+
+struct client {
+    SSL *ssl;
+    bool silent;               /* a refusal speaks for it */
+    enum client_phase phase;
+    const unsigned char *msg;
+    unsigned char echo[MSG_BYTES];
+    size_t got;
+    struct failure fail;
+};
+
+/* Success advances the server's phase; the handshake's end opens the data phase. */
+static void server_advance(struct server *s, int n)
+{
+    switch (s->phase) {
+    case S_HANDSHAKE:
+        rc_stats_total(&s->at_data);
+        s->phase = S_READ;
+        break;
+    case S_READ:
+        s->pending = (size_t)n;
+        s->phase = S_WRITE;
+        break;
+    default:
+        s->echoed += s->pending;
+        s->pending = 0;
+        s->phase = s->echoed == MSG_BYTES ? S_DONE : S_READ;
+        break;
+    }
+}
+
+/* One SSL call for the server's phase (the same arguments again after a pause). */
+static bool server_call(struct server *s)
+{
+    int rc, err;
+
+    ERR_clear_error();
+    switch (s->phase) {
+    case S_HANDSHAKE:
+        rc = SSL_do_handshake(s->ssl);
+        break;
+    case S_READ:
+        rc = SSL_read(s->ssl, s->buf, sizeof(s->buf));
+        break;
+    default:
+        rc = SSL_write(s->ssl, s->buf, (int)s->pending);
+        break;
+    }
+    if (rc > 0) {
+        enum server_phase was = s->phase;
+
+        server_advance(s, rc);
+        /* The data phase starts from the loop, so that the test can prepare for it. */
+        return was != S_HANDSHAKE && s->phase != S_DONE;
+    }
+    err = SSL_get_error(s->ssl, rc);
+    if (err == SSL_ERROR_WANT_ASYNC) {
+        s->paused = true;
+        s->want_async[s->phase != S_HANDSHAKE]++;
+    } else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+        take_errors(&s->fail, err);
+    }
+    return false;
+}
+
+/* Runs the server until it pauses, needs the client, fails or is done. */
+static void server_step(struct server *s)
+{
+    while (!s->paused && s->fail.ssl_error == 0 && s->phase != S_DONE && server_call(s))
+        ;
+}
+
+static void server_resume(struct server *s)
+{
+    s->paused = false;
+    s->resumes++;
+    server_step(s);
+}
+
+static void note_callback(struct server *s, SSL *ssl)
+{
+    int status = -1;
+
+    if (SSL_get_async_status(ssl, &status) && status == ASYNC_STATUS_OK)
+        atomic_fetch_add(&s->status_ok, 1);
+    atomic_fetch_add(&s->callbacks, 1);
+}
+
+/* Core mode: on the core's thread, inside rc_core_run; only queues the connection. */
+static int wake_on_core(SSL *ssl, void *arg)
+{
+    struct server *s = arg;
+
+    note_callback(s, ssl);
+    if (!s->queued) {
+        s->queued = true;
+        rc_core_defer(s->core, &s->task);
+    }
+    return 1;
+}
+
+static void resume_on_core(struct rc_task *t)
+{
+    struct server *s = (struct server *)(void *)((char *)t - offsetof(struct server, task));
+
+    s->queued = false;
+    server_resume(s);
+}
+
+/* Callback mode: on the worker that finished; signals the test's thread. */
+static int wake_from_worker(SSL *ssl, void *arg)
+{
+    struct server *s = arg;
+
+    note_callback(s, ssl);
+    pthread_mutex_lock(&s->lock);
+    s->wakes++;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    return 1;
+}
+
+static bool wait_wake(struct server *s, int timeout_ms)
+{
+    struct timespec until;
+    bool woke;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->lock);
+    /* A worker may call back before the job has even paused: counted, not lost. */
+    while (s->wakes == s->wakes_taken && pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
+        ;
+    woke = s->wakes != s->wakes_taken;
+    s->wakes_taken = s->wakes;
+    pthread_mutex_unlock(&s->lock);
+    return woke;
+}
+
+/* Fd mode: polls the SSL's async fds; true when the job may be resumed. */
+static bool wait_fds(struct server *s, int timeout_ms)
+{
+    OSSL_ASYNC_FD fds[MAX_FDS];
+    struct pollfd pfd[MAX_FDS];
+    size_t n = 0;
+
+    if (!SSL_get_all_async_fds(s->ssl, NULL, &n) || n > MAX_FDS)
+        return false;
+    if ((int)n > s->max_fds)
+        s->max_fds = (int)n;
+    /* Nothing to wait on (back-pressure before any fd was made): retry at once. */
+    if (n == 0)
+        return true;
+    SSL_get_all_async_fds(s->ssl, fds, &n);
+    for (size_t i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+    return poll(pfd, (nfds_t)n, timeout_ms) > 0;
+}
+
+static void wait_for_server(struct server *s, int timeout_ms)
+{
+    switch (s->mode) {
+    case T_CORE:
+        rc_core_run(s->core, timeout_ms); /* the deferred task resumes it */
+        break;
+    case T_CALLBACK:
+        if (wait_wake(s, timeout_ms))
+            server_resume(s);
+        break;
+    case T_FD:
+        if (wait_fds(s, timeout_ms))
+            server_resume(s);
+        break;
+    }
+}
+
+static void client_advance(struct client *c, int n)
+{
+    switch (c->phase) {
+    case C_HANDSHAKE:
+        c->phase = C_WRITE;
+        break;
+    case C_WRITE:
+        c->phase = C_READ;
+        break;
+    default:
+        c->got += (size_t)n;
+        c->phase = c->got == MSG_BYTES ? C_DONE : C_READ;
+        break;
+    }
+}
+
+static bool client_call(struct client *c)
+{
+    int rc, err;
+
+    if (c->silent || c->phase == C_DONE || c->fail.ssl_error != 0)
+        return false;
+    ERR_clear_error();
+    switch (c->phase) {
+    case C_HANDSHAKE:
+        rc = SSL_do_handshake(c->ssl);
+        break;
+    case C_WRITE:
+        rc = SSL_write(c->ssl, c->msg, MSG_BYTES);
+        break;
+    default:
+        rc = SSL_read(c->ssl, c->echo + c->got, (int)(MSG_BYTES - c->got));
+        break;
+    }
+    if (rc > 0) {
+        client_advance(c, rc);
+        return true;
+    }
+    err = SSL_get_error(c->ssl, rc);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+        take_errors(&c->fail, err);
+    return false;
+}
+
+/* ---- one connection ----------------------------------------------------- */
+
+static int server_init(struct server *s, enum t_mode mode, struct rc_core *core)
+{
+    memset(s, 0, sizeof(*s));
+    s->mode = mode;
+    s->core = core;
+    s->task.fn = resume_on_core;
+    if (pthread_mutex_init(&s->lock, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&s->cond, NULL) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        return -1;
+    }
+    return 0;
+}
+
+static void server_fini(struct server *s)
+{
+    SSL_free(s->ssl);
+    s->ssl = NULL;
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+}
+
+static const unsigned char *message(void)
+{
+    static unsigned char msg[MSG_BYTES];
+
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (unsigned char)((i * 2654435761u) >> 13);
+    return msg;
+}
+
+/* Two SSLs joined by a BIO pair; the server's async callback gets s as its argument. */
+static int connect_ends(const struct world *w, struct server *s, struct client *c)
+{
+    BIO *sb = NULL, *cb = NULL;
+
+    memset(c, 0, sizeof(*c));
+    c->msg = message();
+    s->ssl = SSL_new(w->sctx);
+    c->ssl = SSL_new(w->cctx);
+    if (s->ssl == NULL || c->ssl == NULL || !BIO_new_bio_pair(&sb, PAIR_BYTES, &cb, PAIR_BYTES)
+        || !SSL_set_async_callback_arg(s->ssl, s) || !SSL_set1_host(c->ssl, HOST)) {
+        t_print_errors("connect");
+        BIO_free(sb);
+        BIO_free(cb);
+        SSL_free(s->ssl);
+        SSL_free(c->ssl);
+        s->ssl = c->ssl = NULL;
+        return -1;
+    }
+    SSL_set_bio(s->ssl, sb, sb);
+    SSL_set_bio(c->ssl, cb, cb);
+    SSL_set_accept_state(s->ssl);
+    SSL_set_connect_state(c->ssl);
+    return 0;
+}
+
+typedef bool stop_fn(const struct server *s, const struct client *c);
+
+/* Steps both ends, waiting in the mode's way while the server is paused; false at the deadline. */
+static bool pump(struct server *s, struct client *c, stop_fn *stop)
+{
+    long start = t_now_ms();
+
+    while (!stop(s, c)) {
+        if (t_now_ms() - start > DEADLINE_MS)
+            return false;
+        while (client_call(c))
+            ;
+        if (s->paused)
+            wait_for_server(s, 100);
+        else
+            server_step(s);
+    }
+    return true;
+}
+
+static bool failed(const struct server *s, const struct client *c)
+{
+    return s->fail.ssl_error != 0 || c->fail.ssl_error != 0;
+}
+
+static bool echoed(const struct server *s, const struct client *c)
+{
+    return failed(s, c) || (s->phase == S_DONE && c->phase == C_DONE);
+}
+
+static bool server_paused(const struct server *s, const struct client *c)
+{
+    return failed(s, c) || s->paused;
+}
+
+static bool handshaken(const struct server *s, const struct client *c)
+{
+    return failed(s, c) || s->phase != S_HANDSHAKE;
+}
+
+static bool refused(const struct server *s, const struct client *c)
+{
+    return (s->fail.ssl_error != 0 && (c->silent || c->fail.ssl_error != 0))
+           || s->phase != S_HANDSHAKE || c->phase == C_DONE;
+}
+
+/* ---- holding the only worker ---------------------------------------------
+ * Left alone, the worker may finish an offload before the job that made it has
+ * even paused, and then libssl never says SSL_ERROR_WANT_ASYNC. With one
+ * worker (RINGCRYPT_WORKERS=1), held by a job of another thread (callback
+ * mode, no core) until the gate opens, the server's next offload has to wait
+ * behind it: its job pauses for sure.
+ */
+
+struct hold {
+    pthread_t thread;
+    bool started;
+    int ret;
+};
+
+static _Atomic int worker_held;
+
+static int held_work(void *ctx)
+{
+    atomic_store(&worker_held, 1);
+    return t_work_blocked(ctx);
+}
+
+static int hold_job(void *arg)
+{
+    (void)arg;
+    return t_offload(&(struct t_offload_args){ .fn = held_work });
+}
+
+static void *hold_thread(void *arg)
+{
+    struct hold *h = arg;
+
+    h->ret = t_run_job(T_CALLBACK, hold_job, NULL, DEADLINE_MS);
+    return NULL;
+}
+
+static bool wait_until(bool (*done)(const void *arg), const void *arg, struct rc_core *core)
+{
+    long start = t_now_ms();
+
+    while (!done(arg)) {
+        if (t_now_ms() - start > DEADLINE_MS)
+            return false;
+        if (core != NULL)
+            rc_core_run(core, 10);
+        else
+            usleep(1000);
+    }
+    return true;
+}
+
+static bool holding(const void *arg)
+{
+    (void)arg;
+    return atomic_load(&worker_held) != 0;
+}
+
+static void hold_begin(struct hold *h)
+{
+    atomic_store(&worker_held, 0);
+    t_gate_close();
+    h->started = pthread_create(&h->thread, NULL, hold_thread, h) == 0;
+    CHECK(h->started, "no thread to hold the worker");
+    CHECK(h->started && wait_until(holding, NULL, NULL), "the worker was never held");
+}
+
+static void hold_end(struct hold *h)
+{
+    t_gate_open();
+    if (!h->started)
+        return;
+    pthread_join(h->thread, NULL);
+    CHECK_EQ(h->ret, 0);
+}
+
+/* Runs both ends until the server's job pauses on an offload stuck behind the hold. */
+static void pause_server(struct server *s, struct client *c)
+{
+    struct hold h;
+
+    hold_begin(&h);
+    CHECK(pump(s, c, server_paused), "the server never paused");
+    CHECK(s->paused, "the server did not pause");
+    hold_end(&h);
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+static void stats_between(const struct rc_stats *from, const struct rc_stats *to,
+                          struct rc_stats *d)
+{
+    const uint64_t *a = (const uint64_t *)from, *b = (const uint64_t *)to;
+    uint64_t *o = (uint64_t *)d;
+
+    for (size_t i = 0; i < sizeof(*d) / sizeof(uint64_t); i++)
+        o[i] = b[i] - a[i];
+}
+
+/* What both ends agreed on, checked while the SSLs are alive. */
+static void check_agreement(const struct tls_case *tc, const struct server *s,
+                            const struct client *c)
+{
+    const char *suite = tc->proto->suite[tc->cert];
+
+    CHECK_EQ(SSL_version(s->ssl), tc->proto->version);
+    CHECK_EQ(SSL_version(c->ssl), tc->proto->version);
+    CHECK(strcmp(SSL_CIPHER_get_name(SSL_get_current_cipher(s->ssl)), suite) == 0,
+          "server suite %s", SSL_CIPHER_get_name(SSL_get_current_cipher(s->ssl)));
+    CHECK(strcmp(SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)), suite) == 0,
+          "client suite %s", SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)));
+    CHECK_EQ(SSL_get_verify_result(c->ssl), X509_V_OK);
+}
+
+/* How the server was told to resume, by mode. */
+static void check_wakeups(const struct server *s, const struct rc_stats *total)
+{
+    int pauses = s->want_async[0] + s->want_async[1];
+
+    CHECK(s->want_async[0] >= 1, "the handshake never said SSL_ERROR_WANT_ASYNC");
+    CHECK(s->want_async[1] >= 1, "the data never said SSL_ERROR_WANT_ASYNC");
+    CHECK_EQ(s->resumes, pauses);
+    switch (s->mode) {
+    case T_CORE:
+        /* A core answers only in a loop turn, after the pause: one callback per pause. */
+        CHECK_EQ(s->callbacks, pauses);
+        break;
+    case T_CALLBACK:
+        /* A worker may answer before the job pauses: then it calls back without a pause. */
+        CHECK(s->callbacks >= pauses, "%d callbacks for %d pauses", s->callbacks, pauses);
+        break;
+    case T_FD:
+        CHECK_EQ(s->callbacks, 0);
+        CHECK_EQ(s->max_fds, 1);
+        CHECK(total->fd_wakes >= (uint64_t)pauses, "fd_wakes %llu",
+              (unsigned long long)total->fd_wakes);
+        break;
+    }
+    CHECK_EQ(s->status_ok, s->callbacks);
+    CHECK_EQ(total->callbacks, s->callbacks);
+}
+
+/* Takes n holds' own offloads (each a submit, a completion, a callback) out of d. */
+static void drop_holds(struct rc_stats *d, int n)
+{
+    d->submitted -= (uint64_t)n;
+    d->completed -= (uint64_t)n;
+    d->callbacks -= (uint64_t)n;
+}
+
+/*
+ * Every X25519 handshake offloads at least the server's key share generation,
+ * the key exchange and the signature; the data phase opens and seals every
+ * one of the server's full records, and nothing else. Each phase also holds
+ * the worker once.
+ */
+static void check_offloads(const struct server *s, const struct rc_stats *before,
+                           const struct rc_stats *after)
+{
+    struct rc_stats hs, data, total;
+
+    stats_between(before, &s->at_data, &hs);
+    stats_between(&s->at_data, after, &data);
+    stats_between(before, after, &total);
+    drop_holds(&hs, 1);
+    drop_holds(&data, 1);
+    drop_holds(&total, 2);
+    CHECK(hs.submitted >= 3, "handshake submitted %llu", (unsigned long long)hs.submitted);
+    CHECK_EQ(hs.completed, hs.submitted);
+    CHECK_EQ(data.submitted, 2 * MSG_BYTES / RECORD_BYTES);
+    CHECK_EQ(total.completed, total.submitted);
+    CHECK_EQ(total.errors, 0);
+    check_wakeups(s, &total);
+}
+
+/*
+ * A full connection: handshake, 64 KiB echoed. Checks what the ends agreed on
+ * and the data, frees both SSLs; the caller checks the counters once the
+ * runtime has stopped.
+ */
+static void echo_session(const struct world *w, const struct tls_case *tc, struct server *s,
+                         struct client *c, struct rc_stats *before)
+{
+    rc_stats_total(before);
+    if (connect_ends(w, s, c) != 0) {
+        CHECK(false, "no connection");
+        return;
+    }
+    pause_server(s, c);
+    CHECK(pump(s, c, handshaken), "no handshake within %d ms", DEADLINE_MS);
+    pause_server(s, c);
+    CHECK(pump(s, c, echoed), "no echo within %d ms", DEADLINE_MS);
+    CHECK_EQ(s->phase, S_DONE);
+    CHECK_EQ(c->phase, C_DONE);
+    if (failed(s, c)) {
+        print_failure("server", &s->fail);
+        print_failure("client", &c->fail);
+    }
+    if (c->phase == C_DONE) {
+        check_agreement(tc, s, c);
+        CHECK(memcmp(c->echo, c->msg, MSG_BYTES) == 0, "the echo differs from the message");
+    }
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+}
+
+/* ---- scenarios ---------------------------------------------------------- */
+
+static struct server server;
+static struct client client;
+
+static int run_echo(const struct tls_case *tc)
+{
+    struct rc_core *core = NULL;
+    struct rc_stats before, after;
+    struct world w;
+
+    if (world_init(&w, tc) != 0)
+        return T_FAIL;
+    if (tc->mode == T_CORE)
+        CHECK_EQ(rc_core_create(NULL, &core), 0);
+    CHECK_EQ(server_init(&server, tc->mode, core), 0);
+    echo_session(&w, tc, &server, &client, &before);
+    server_fini(&server);
+    if (core != NULL)
+        rc_core_destroy(core);
+    /* Stopped, the runtime's counters are final: callbacks are counted after they return. */
+    rc_shutdown();
+    rc_stats_total(&after);
+    check_offloads(&server, &before, &after);
+    world_fini(&w);
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+static bool settled(const void *arg)
+{
+    struct rc_stats d;
+
+    t_stats_since(arg, &d);
+    return d.completed == d.submitted;
+}
+
+static bool fds_back(const void *arg)
+{
+    return t_count_fds() == *(const int *)arg;
+}
+
+/*
+ * OpenSSL 3.0 never frees a job whose SSL is freed while it is paused (nor its
+ * fibre's stack): kept here, it stays reachable, as it would be had libssl
+ * kept it. libssl reads the ClientHello from inside the job that then pauses,
+ * so the BIO's callback sees that job.
+ */
+static ASYNC_JOB *abandoned_job;
+
+static long note_job(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                     size_t *processed)
+{
+    ASYNC_JOB *job = ASYNC_get_current_job();
+
+    (void)b;
+    (void)oper;
+    (void)argp;
+    (void)len;
+    (void)argi;
+    (void)argl;
+    (void)processed;
+    if (job != NULL)
+        abandoned_job = job;
+    return ret;
+}
+
+/*
+ * The server's first offload waits behind the hold when its SSL is freed: its
+ * completion necessarily comes late, to a wait ctx that is gone.
+ */
+static void abandon_paused(const struct world *w, struct server *s, struct client *c)
+{
+    struct pollfd pfd = { .fd = -1, .events = POLLIN };
+    struct hold h;
+    size_t n = 1;
+
+    if (connect_ends(w, s, c) != 0) {
+        CHECK(false, "no connection");
+        return;
+    }
+    BIO_set_callback_ex(SSL_get_rbio(s->ssl), note_job);
+    hold_begin(&h);
+    CHECK(pump(s, c, server_paused), "the server never paused");
+    CHECK(s->paused, "the server did not pause");
+    CHECK_EQ(s->want_async[0], 1);
+    CHECK(abandoned_job != NULL, "the server's I/O ran outside a job");
+    if (s->mode == T_FD) {
+        CHECK(SSL_get_all_async_fds(s->ssl, &pfd.fd, &n) && n == 1, "%zu async fds", n);
+        CHECK_EQ(poll(&pfd, 1, 0), 0);
+    }
+    SSL_free(s->ssl);
+    s->ssl = NULL;
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    hold_end(&h);
+}
+
+static int run_abandon(const struct tls_case *tc)
+{
+    struct rc_core *core = NULL;
+    struct rc_stats before, after, d;
+    struct world w;
+    int fds;
+
+    if (world_init(&w, tc) != 0)
+        return T_FAIL;
+    CHECK_EQ(rc_init(), 0); /* the workers' rings and doorbells are not the point */
+    fds = t_count_fds();
+    if (tc->mode == T_CORE)
+        CHECK_EQ(rc_core_create(NULL, &core), 0);
+    CHECK_EQ(server_init(&server, tc->mode, core), 0);
+    rc_stats_total(&before);
+    abandon_paused(&w, &server, &client);
+    CHECK(wait_until(settled, &before, core), "the abandoned request never completed");
+    t_stats_since(&before, &d);
+    CHECK_EQ(d.submitted, 2); /* the hold's and the server's */
+    CHECK_EQ(d.errors, 0);
+    /* Dropped: the freed SSL's callback never ran, its job was never resumed. */
+    CHECK_EQ(server.callbacks, 0);
+    CHECK_EQ(server.resumes, 0);
+    server_fini(&server);
+
+    /* The same core and worker then serve a whole connection. */
+    CHECK_EQ(server_init(&server, tc->mode, core), 0);
+    echo_session(&w, tc, &server, &client, &before);
+    server_fini(&server);
+    if (core != NULL)
+        rc_core_destroy(core);
+    /* The abandoned request's eventfd (fd mode) went with it, the core's ring with the core. */
+    CHECK(wait_until(fds_back, &fds, NULL), "%d fds open, %d before", t_count_fds(), fds);
+    rc_shutdown();
+    rc_stats_total(&after);
+    check_offloads(&server, &before, &after);
+    world_fini(&w);
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+static void offer_unknown_group(struct server *s, struct client *c)
+{
+    CHECK(SSL_set1_groups_list(s->ssl, "P-384:ffdhe2048"), "server groups");
+    CHECK(SSL_set1_groups_list(c->ssl, "X25519"), "client groups");
+}
+
+static void send_http(struct server *s, struct client *c)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: " HOST "\r\n\r\n";
+
+    (void)s;
+    c->silent = true;
+    CHECK_EQ(BIO_write(SSL_get_wbio(c->ssl), req, (int)sizeof(req) - 1), (int)sizeof(req) - 1);
+}
+
+static void corrupt_signature(struct server *s, struct client *c)
+{
+    char path[4200];
+    void *so;
+    void (*corrupt)(int n);
+
+    (void)s;
+    (void)c;
+    snprintf(path, sizeof(path), "%s/ringcrypt.so", t_build_dir());
+    so = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    corrupt = so != NULL ? (void (*)(int))dlsym(so, "rc_testing_corrupt_signatures") : NULL;
+    CHECK(corrupt != NULL, "rc_testing_corrupt_signatures not found in %s", path);
+    if (corrupt != NULL)
+        corrupt(1);
+    if (so != NULL)
+        dlclose(so);
+}
+
+static const struct refusal refusals[] = {
+    { "no_shared_group", CERT_EC, offer_unknown_group, "SSL routines", "no suitable key share",
+      false },
+    { "http_request", CERT_EC, send_http, "SSL routines", "http request", false },
+    { "bad_signature", CERT_RSA, corrupt_signature, "ringcrypt",
+      "private-key result failed the public-key check", true },
+};
+
+static int run_refused(const struct tls_case *tc)
+{
+    const struct refusal *r = tc->refusal;
+    struct rc_core *core = NULL;
+    struct rc_stats before, d;
+    struct world w;
+
+    if (world_init(&w, tc) != 0)
+        return T_FAIL;
+    if (tc->mode == T_CORE)
+        CHECK_EQ(rc_core_create(NULL, &core), 0);
+    CHECK_EQ(server_init(&server, tc->mode, core), 0);
+    rc_stats_total(&before);
+    if (connect_ends(&w, &server, &client) != 0) {
+        CHECK(false, "no connection");
+        goto out;
+    }
+    r->provoke(&server, &client);
+    if (r->offloads)
+        pause_server(&server, &client);
+    CHECK(pump(&server, &client, refused), "still talking after %d ms", DEADLINE_MS);
+    CHECK_EQ(server.phase, S_HANDSHAKE);
+    CHECK_EQ(server.fail.ssl_error, SSL_ERROR_SSL);
+    CHECK(failure_has(&server.fail, r->lib, r->reason), "no \"%s: %s\" on the server's queue",
+          r->lib, r->reason);
+    CHECK(client.silent || client.fail.ssl_error == SSL_ERROR_SSL, "the client was not told");
+    if (t_failures) {
+        print_failure("server", &server.fail);
+        print_failure("client", &client.fail);
+    }
+    SSL_free(client.ssl);
+    client.ssl = NULL;
+out:
+    server_fini(&server);
+    if (core != NULL)
+        rc_core_destroy(core);
+    rc_shutdown();
+    t_stats_since(&before, &d);
+    CHECK_EQ(d.completed, d.submitted);
+    if (r->offloads) {
+        /* The hold's, the key share's, the key exchange's and the refused signature's. */
+        CHECK(d.submitted >= 4, "submitted %llu", (unsigned long long)d.submitted);
+        CHECK_EQ(d.errors, 1);
+    } else {
+        CHECK_EQ(server.want_async[0], 0);
+        CHECK_EQ(d.submitted, 0);
+    }
+    world_fini(&w);
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+#define N_MODES 3
+
+static const enum t_mode abandon_modes[] = { T_CORE, T_FD };
+
+#define N_CASES \
+    (N_OF(protos) * N_OF(cert_names) * N_MODES + N_OF(abandon_modes) + N_OF(refusals) * N_MODES)
+
+static struct tls_case cases[N_CASES];
+static struct scenario scenarios[N_CASES + 1];
+static const struct tls_case *current;
+/*
+ * Every scenario holds its only worker at times (see hold_begin), for as long
+ * as the test needs: no request's deadline may expire meanwhile.
+ */
+static const char *const one_held_worker[] = { "RINGCRYPT_WORKERS=1", "RINGCRYPT_TIMEOUT_MS=60000",
+                                               NULL };
+
+static int run_current(void)
+{
+    static int (*const run[])(const struct tls_case *) = {
+        [ECHO] = run_echo, [ABANDON] = run_abandon, [REFUSED] = run_refused,
+    };
+
+    return run[current->kind](current);
+}
+
+static void add(struct tls_case tc)
+{
+    static size_t n;
+
+    cases[n] = tc;
+    scenarios[n] = (struct scenario){ cases[n].name, run_current, one_held_worker };
+    n++;
+}
+
+static void build_cases(void)
+{
+    struct tls_case tc;
+
+    for (size_t p = 0; p < N_OF(protos); p++)
+        for (int cert = CERT_RSA; cert <= CERT_EC; cert++)
+            for (int m = 0; m < N_MODES; m++) {
+                tc = (struct tls_case){ .kind = ECHO, .proto = &protos[p], .cert = cert,
+                                        .mode = m };
+                snprintf(tc.name, sizeof(tc.name), "%s_%s_%s", protos[p].name, cert_names[cert],
+                         t_mode_names[m]);
+                add(tc);
+            }
+    for (size_t m = 0; m < N_OF(abandon_modes); m++) {
+        tc = (struct tls_case){ .kind = ABANDON, .proto = &protos[0], .cert = CERT_RSA,
+                                .mode = abandon_modes[m] };
+        snprintf(tc.name, sizeof(tc.name), "abandoned_%s", t_mode_names[abandon_modes[m]]);
+        add(tc);
+    }
+    for (size_t r = 0; r < N_OF(refusals); r++)
+        for (int m = 0; m < N_MODES; m++) {
+            tc = (struct tls_case){ .kind = REFUSED, .proto = &protos[0],
+                                    .cert = refusals[r].cert, .mode = m,
+                                    .refusal = &refusals[r] };
+            snprintf(tc.name, sizeof(tc.name), "refused_%s_%s", refusals[r].name,
+                     t_mode_names[m]);
+            add(tc);
+        }
+}
+
+int main(int argc, char **argv)
+{
+    build_cases();
+    for (size_t i = 0; argc > 1 && i < N_CASES; i++)
+        if (strcmp(cases[i].name, argv[1]) == 0)
+            current = &cases[i];
+    return t_main(argc, argv, scenarios);
+}
