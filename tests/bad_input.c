@@ -935,11 +935,14 @@ static int shutdown_restart(void)
 static const char *const deadline_1ms[] = { "RINGCRYPT_TIMEOUT_MS=1", "RINGCRYPT_WORKERS=1",
                                             NULL };
 
+/* AEAD offload is off by default; these cases need both sides of a 16 KiB threshold. */
+static const char *const threshold_16k[] = { "RINGCRYPT_MIN_OFFLOAD_BYTES=16384", NULL };
+
 static const struct scenario scenarios[] = {
-    { "no_job", no_job, NULL },
-    { "core", core, NULL },
-    { "callback", callback, NULL },
-    { "fd", fd, NULL },
+    { "no_job", no_job, threshold_16k },
+    { "core", core, threshold_16k },
+    { "callback", callback, threshold_16k },
+    { "fd", fd, threshold_16k },
     { "dead_backend", dead_backend, deadline_1ms },
     { "shutdown_restart", shutdown_restart, NULL },
     { NULL, NULL, NULL },

@@ -217,42 +217,70 @@ static int measure_direct(int jobs, double seconds, const char *transport, struc
     return 0;
 }
 
-static int measure_direct_median(struct bench_keys *keys, double seconds, int repeat,
-                                 const char *what, struct measurement *m)
+/* One line of --alg's table: a direct path (keys) or core mode with jobs. */
+struct series {
+    const char *what;
+    int jobs;                    /* 0: called directly on this thread */
+    struct bench_keys *keys;     /* direct paths */
+    struct measurement runs[16];
+    double ratios[16];           /* to the baseline measured in the same round */
+};
+
+static int measure_series(struct series *s, double seconds, struct measurement *m)
 {
     int rc;
 
-    direct_state = bench_state_new(keys);
-    rc = direct_state != NULL ? measure_median_of(measure_direct, 0, seconds, repeat, what, m)
-                              : -ENOMEM;
+    if (s->jobs > 0)
+        return measure(s->jobs, seconds, s->what, m);
+    direct_state = bench_state_new(s->keys);
+    rc = direct_state != NULL ? measure_direct(0, seconds, s->what, m) : -ENOMEM;
     bench_state_free(direct_state);
     direct_state = NULL;
     return rc;
 }
 
-static void print_point(bool json, const char *alg, const char *what, int jobs,
-                        const struct measurement *m, const struct measurement *inline_m)
+static int by_value(const void *a, const void *b)
 {
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static void print_series(bool json, const char *alg, struct series *s, int repeat)
+{
+    const struct measurement *m;
+    double ratio;
+
+    qsort(s->ratios, (size_t)repeat, sizeof(double), by_value);
+    ratio = s->ratios[repeat / 2];
+    qsort(s->runs, (size_t)repeat, sizeof(s->runs[0]), by_ops_per_s);
+    m = &s->runs[repeat / 2];
     if (json)
         printf("{\"alg\":\"%s\",\"path\":\"%s\",\"jobs\":%d,\"ops\":%llu,\"seconds\":%.3f,"
                "\"ops_per_s\":%.1f,\"core_cpu_ns_per_op\":%.1f,\"ratio_to_inline\":%.3f}\n",
-               alg, what, jobs, m->ops, m->seconds, m->ops_per_s, m->core_ns_per_op,
-               m->ops_per_s / inline_m->ops_per_s);
+               alg, s->what, s->jobs, m->ops, m->seconds, m->ops_per_s, m->core_ns_per_op, ratio);
     else
-        printf("%-30s %5d %12.1f %11.0f ns %9.2fx\n", what, jobs, m->ops_per_s, m->core_ns_per_op,
-               m->ops_per_s / inline_m->ops_per_s);
+        printf("%-30s %5d %12.1f %11.0f ns %9.2fx\n", s->what, s->jobs, m->ops_per_s,
+               m->core_ns_per_op, ratio);
 }
 
-/* --alg: the default provider inline, ringcrypt without a job, ringcrypt with jobs. */
+/*
+ * --alg: the default provider inline, ringcrypt without a job, ringcrypt in
+ * core mode at each job count. Rounds interleave the paths, and each ratio
+ * is the median of ratios to the baseline of the same round: this machine's
+ * speed drifts over seconds, which would otherwise favour whichever path ran
+ * at the faster moment.
+ */
 static int run_alg(const char *name, const int *jobs, int njobs, double duration, int repeat,
                    bool json)
 {
     const struct bench_alg *alg = bench_alg_find(name);
     OSSL_LIB_CTX *dlib = OSSL_LIB_CTX_new(), *rlib = t_provider_libctx();
     struct bench_keys *dkeys = NULL;
-    struct measurement base, sync, m;
+    struct series *series = NULL;
+    struct measurement warm;
     struct rc_info info;
-    int rc = 1;
+    int n = njobs + 2, rc = 1;
 
     if (alg == NULL || dlib == NULL || rlib == NULL || OSSL_PROVIDER_load(dlib, "default") == NULL
         || rc_info(&info) != 0) {
@@ -262,32 +290,41 @@ static int run_alg(const char *name, const int *jobs, int njobs, double duration
     }
     dkeys = bench_keys_new(alg, dlib);
     alg_keys = bench_keys_new(alg, rlib);
-    if (dkeys == NULL || alg_keys == NULL) {
+    series = calloc((size_t)n, sizeof(*series));
+    if (dkeys == NULL || alg_keys == NULL || series == NULL) {
         fprintf(stderr, "ringcrypt-bench: cannot make %s keys\n", name);
         t_print_errors(name);
         goto out;
     }
-    if (measure_direct_median(dkeys, duration, repeat, "default provider, inline", &base) != 0
-        || measure_direct_median(alg_keys, duration, repeat, "ringcrypt, no job (sync)", &sync) != 0)
-        goto out;
+    series[0] = (struct series){ .what = "default provider, inline", .keys = dkeys };
+    series[1] = (struct series){ .what = "ringcrypt, no job (sync)", .keys = alg_keys };
+    for (int i = 0; i < njobs; i++)
+        series[2 + i] = (struct series){ .what = "ringcrypt, core mode", .jobs = jobs[i] };
+    for (int r = -1; r < repeat; r++) {
+        for (int k = 0; k < n; k++) {
+            if (measure_series(&series[k], r < 0 ? duration / 5 : duration,
+                               r < 0 ? &warm : &series[k].runs[r]) != 0) {
+                fprintf(stderr, "ringcrypt-bench: %s, %s at %d jobs failed\n", name,
+                        series[k].what, series[k].jobs);
+                t_print_errors(name);
+                goto out;
+            }
+            if (r >= 0)
+                series[k].ratios[r] = series[k].runs[r].ops_per_s / series[0].runs[r].ops_per_s;
+        }
+    }
     if (!json)
         printf("ringcrypt-bench --alg %s: %u workers, transport %s, min_offload_bytes %u;\n"
-               "median of %d runs of %.1f s; ratio = ops/s over the default provider inline\n\n"
+               "median of %d interleaved rounds of %.1f s; ratio = median of each round's\n"
+               "ops/s over the default provider inline in that round\n\n"
                "%-30s %5s %12s %14s %10s\n",
                name, info.workers, info.transport, info.min_offload_bytes, repeat, duration,
                "path", "jobs", "ops/s", "core CPU/op", "ratio");
-    print_point(json, name, "default provider, inline", 0, &base, &base);
-    print_point(json, name, "ringcrypt, no job (sync)", 0, &sync, &base);
-    for (int i = 0; i < njobs; i++) {
-        if (measure_median(jobs[i], duration, repeat, "ringcrypt, core mode", &m) != 0) {
-            fprintf(stderr, "ringcrypt-bench: %s at %d jobs failed\n", name, jobs[i]);
-            t_print_errors(name);
-            goto out;
-        }
-        print_point(json, name, "ringcrypt, core mode", jobs[i], &m, &base);
-    }
+    for (int k = 0; k < n; k++)
+        print_series(json, name, &series[k], repeat);
     rc = 0;
 out:
+    free(series);
     bench_keys_free(dkeys);
     bench_keys_free(alg_keys);
     alg_keys = NULL;
