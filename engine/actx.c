@@ -1,7 +1,10 @@
 #include "actx.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "errors.h"
 
@@ -45,14 +48,20 @@ void rc_actx_free_fwd(void *w)
     rc_actx_drop(w);
 }
 
+bool rc_actx_usable(struct rc_actx *w)
+{
+    if (!atomic_load_explicit(&w->stuck, memory_order_relaxed))
+        return true;
+    rc_err_raise(RC_R_CONTEXT_STUCK, "%s", w->alg->name);
+    return false;
+}
+
 void *rc_actx_dup_fwd(void *p)
 {
     struct rc_actx *w = p;
 
-    if (atomic_load_explicit(&w->stuck, memory_order_relaxed)) {
-        rc_err_raise(RC_R_CONTEXT_STUCK, "%s", w->alg->name);
+    if (!rc_actx_usable(w))
         return NULL;
-    }
     return rc_actx_wrap(w->alg,
                         ((void *(*)(void *))rc_alg_fn(w->alg, w->alg->op->dup_id))(w->inner));
 }
@@ -61,15 +70,14 @@ int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading)
 {
     int rc;
 
-    if (atomic_load_explicit(&w->stuck, memory_order_relaxed)) {
-        rc_err_raise(RC_R_CONTEXT_STUCK, "%s", w->alg->name);
+    if (!rc_actx_usable(w))
         return 0;
-    }
     op->obj = w;
     op->hold = rc_actx_hold;
     op->drop = rc_actx_drop;
     rc = rc_op_run(op, worth_offloading);
-    if (rc < 0)
+    /* Only these leave a request behind that may still be running on the context. */
+    if (rc == -ETIMEDOUT || rc == -ECANCELED)
         atomic_store_explicit(&w->stuck, true, memory_order_relaxed);
     return rc > 0;
 }
@@ -81,11 +89,36 @@ int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading)
  * their slot's algorithm on.
  */
 
+/*
+ * The caller's property query picked ringcrypt; inside the private context,
+ * where the default provider fetches what it needs (a digest), only
+ * "provider=default" exists. Other clauses pass on.
+ */
+static const char *inner_propq(const char *propq, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    if (propq == NULL || strstr(propq, "provider") == NULL)
+        return propq;
+    buf[0] = '\0';
+    for (const char *p = propq; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+
+        if (memmem(p, n, "provider", 8) == NULL && used + n + 2 < len) {
+            used += (size_t)snprintf(buf + used, len - used, "%s%.*s", used ? "," : "", (int)n, p);
+        }
+        p += n + (p[n] == ',');
+    }
+    return buf;
+}
+
 static void *slot_newctx(int n, void *provctx, const char *propq)
 {
     const struct rc_alg *alg = &rc_wrapped[n];
+    char buf[256];
     void *inner = alg->op->ctor == RC_CTOR_NEWCTX_PROPQ
-        ? ((void *(*)(void *, const char *))rc_alg_fn(alg, alg->op->ctor_id))(provctx, propq)
+        ? ((void *(*)(void *, const char *))rc_alg_fn(alg, alg->op->ctor_id))(
+              provctx, inner_propq(propq, buf, sizeof(buf)))
         : ((void *(*)(void *))rc_alg_fn(alg, alg->op->ctor_id))(provctx);
 
     return rc_actx_wrap(alg, inner);

@@ -24,7 +24,11 @@ struct rc_actx {
      * caller may not use it again.
      */
     atomic_bool stuck;
+    bool enc;                    /* ciphers: set up to encrypt */
 };
+
+/* False, with an error raised, when w is stuck. */
+bool rc_actx_usable(struct rc_actx *w);
 
 /* Wraps inner (NULL: returns NULL); frees inner when out of memory. */
 struct rc_actx *rc_actx_wrap(const struct rc_alg *alg, void *inner);

@@ -21,6 +21,7 @@ static ERR_STRING_DATA strings[] = {
     { RC_R_CONTEXT_STUCK, "context unusable: an earlier offload never came back" },
     { RC_R_NO_MEMORY, "out of memory" },
     { RC_R_NO_DEFAULT, "cannot load the default provider" },
+    { RC_R_TOO_LARGE, "input or output too large to offload" },
     { 0, NULL },
 };
 

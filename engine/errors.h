@@ -13,6 +13,7 @@ enum rc_reason {
     RC_R_CONTEXT_STUCK,          /* a context whose offload never came back */
     RC_R_NO_MEMORY,
     RC_R_NO_DEFAULT,             /* the default provider could not be loaded */
+    RC_R_TOO_LARGE,              /* more than one request may carry */
 };
 
 /* Registers the reason strings (idempotent, thread-safe). */

@@ -4,7 +4,7 @@
 #include <openssl/async.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +23,7 @@ struct carried {
 
 struct op_req {
     struct rc_op op;
+    pthread_t caller;            /* errors raised on another thread travel home */
     int nerr;
     struct carried err[CARRIED_MAX];
     size_t buflen;
@@ -67,7 +68,9 @@ static int op_work(void *ctx)
     struct op_req *r = ctx;
     int ok = r->op.exec(&r->op);
 
-    carry_errors(r);
+    /* On the caller's own thread (an inline backend) they are home already. */
+    if (!pthread_equal(pthread_self(), r->caller))
+        carry_errors(r);
     /* The runtime never returns -EPROTO itself: it means "the call said no". */
     return ok ? 0 : -EPROTO;
 }
@@ -84,19 +87,12 @@ static void op_release(void *ctx)
     OPENSSL_cleanse(r->buf, r->buflen);
 }
 
-static _Atomic long min_offload = -1;
-
 size_t rc_op_min_offload_bytes(void)
 {
-    long v = atomic_load_explicit(&min_offload, memory_order_relaxed);
     struct rc_info info;
 
-    if (v >= 0)
-        return (size_t)v;
     /* A configuration that does not load keeps everything inline; offloads report it. */
-    v = rc_info(&info) == 0 ? (long)info.min_offload_bytes : (long)SIZE_MAX / 2;
-    atomic_store_explicit(&min_offload, v, memory_order_relaxed);
-    return (size_t)v;
+    return rc_info(&info) == 0 ? info.min_offload_bytes : SIZE_MAX;
 }
 
 int rc_op_run(struct rc_op *op, bool worth_offloading)
@@ -110,6 +106,11 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
     if (!worth_offloading || ASYNC_get_current_job() == NULL)
         return op->exec(op);
 
+    if (op->inlen > RC_OP_MAX_BYTES || op->outsize > RC_OP_MAX_BYTES) {
+        rc_err_raise(RC_R_TOO_LARGE, "%zu bytes in, %zu out", op->inlen, op->outsize);
+        rc = -E2BIG;
+        goto out;
+    }
     /* In place stays in place: OpenSSL's TLS record ciphers insist on it. */
     in_place = op->out != NULL && op->out == op->in;
     buflen = in_place ? (op->inlen > op->outsize ? op->inlen : op->outsize)
@@ -122,6 +123,7 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
     }
     r = rc_req_ctx(req);
     r->op = *op;
+    r->caller = pthread_self();
     r->buflen = buflen;
     if (op->inlen > 0)
         memcpy(r->buf, op->in, op->inlen);

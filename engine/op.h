@@ -29,6 +29,9 @@ struct rc_op {
     void (*made_free)(void *made, void *obj);
 };
 
+/* Larger inputs or outputs are refused: a request holds copies of both. */
+#define RC_OP_MAX_BYTES ((size_t)1 << 30)
+
 /*
  * Runs op (see above). Returns 1 on success, 0 when the call failed, or a
  * negative errno when the runtime could not bring an answer (the error is

@@ -12,6 +12,8 @@ static int encrypt_init(void *c, void *key, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, p);
 }
 
@@ -20,6 +22,8 @@ static int encrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, encrypt, ENCRYPT)(w->inner, out, outlen, outsize, in, inlen);
 }
 
@@ -27,6 +31,8 @@ static int decrypt_init(void *c, void *key, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, p);
 }
 
@@ -34,6 +40,8 @@ static int get_ctx_params(void *c, OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
 }
 
@@ -41,6 +49,8 @@ static int set_ctx_params(void *c, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
 }
 
@@ -58,8 +68,10 @@ static int decrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
                    const unsigned char *in, size_t inlen)
 {
     struct rc_actx *w = c;
+    /* A plaintext is shorter than the modulus (RSA-16384 at most); the request holds no more. */
     struct rc_op op = {
-        .exec = exec_decrypt, .in = in, .inlen = inlen, .out = out, .outsize = outsize,
+        .exec = exec_decrypt, .in = in, .inlen = inlen, .out = out,
+        .outsize = outsize < 2048 ? outsize : 2048,
     };
     int ok;
 

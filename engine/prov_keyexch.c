@@ -8,6 +8,8 @@ static int init(void *c, void *key, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, init, INIT)(w->inner, key, p);
 }
 
@@ -15,6 +17,8 @@ static int set_peer(void *c, void *peer)
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, set_peer, SET_PEER)(w->inner, peer);
 }
 
@@ -22,6 +26,8 @@ static int get_ctx_params(void *c, OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
 }
 
@@ -29,6 +35,8 @@ static int set_ctx_params(void *c, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
 }
 
@@ -45,7 +53,8 @@ static int exec_derive(struct rc_op *op)
 static int derive(void *c, unsigned char *secret, size_t *secretlen, size_t outlen)
 {
     struct rc_actx *w = c;
-    struct rc_op op = { .exec = exec_derive, .out = secret, .outsize = outlen };
+    /* Shared secrets are field elements: 66 bytes for P-521; the request holds no more. */
+    struct rc_op op = { .exec = exec_derive, .out = secret, .outsize = outlen < 128 ? outlen : 128 };
     int ok;
 
     if (secret == NULL)

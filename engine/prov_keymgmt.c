@@ -13,6 +13,8 @@ static int gen_set_template(void *c, void *templ)
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, gen_set_template, GEN_SET_TEMPLATE)(w->inner, templ);
 }
 
@@ -20,6 +22,8 @@ static int gen_set_params(void *c, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
+    if (!rc_actx_usable(w))
+        return 0;
     return INNER(w, gen_set_params, GEN_SET_PARAMS)(w->inner, p);
 }
 

@@ -864,6 +864,9 @@ static int dead_backend(void)
     CHECK(dup == NULL, "a stuck context was duplicated");
     CHECK(refused_as_stuck("dup"), "dup: no \"context unusable\" error queued");
     EVP_PKEY_CTX_free(dup);
+    /* Setting parameters would change the context under the worker's feet. */
+    CHECK(EVP_PKEY_CTX_set_signature_md(s.ctx, EVP_sha256()) <= 0, "a stuck context took a digest");
+    CHECK(refused_as_stuck("set digest"), "set digest: no \"context unusable\" error queued");
     wait_for_the_worker();
 out:
     EVP_PKEY_CTX_free(s.ctx);

@@ -345,6 +345,111 @@ out:
     return t_failures ? T_FAIL : T_PASS;
 }
 
+/* ---- calls the way odd callers make them ------------------------------- */
+
+struct odd_calls {
+    OSSL_LIB_CTX *libctx;
+    EVP_PKEY *ec, *peer, *rsa;
+};
+
+/*
+ * Output sizes far larger than any result (SIZE_MAX even) are legal; the
+ * request must hold what the call can produce, not what the caller offers.
+ */
+static int huge_sizes(void *arg)
+{
+    struct odd_calls *c = arg;
+    static const unsigned char digest[32] = { 7 };
+    unsigned char out[512], ct[256];
+    size_t len, ctlen = sizeof(ct);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(c->libctx, c->ec, NULL);
+
+    len = SIZE_MAX;
+    CHECK(ctx != NULL && EVP_PKEY_sign_init(ctx) == 1
+              && EVP_PKEY_sign(ctx, out, &len, digest, sizeof(digest)) == 1 && len < 80,
+          "ECDSA sign with siglen SIZE_MAX: %zu", len);
+    CHECK(EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, c->peer) == 1,
+          "derive set-up");
+    len = SIZE_MAX;
+    CHECK(EVP_PKEY_derive(ctx, out, &len) == 1 && len == 32, "derive with SIZE_MAX: %zu", len);
+    EVP_PKEY_CTX_free(ctx);
+    ctx = EVP_PKEY_CTX_new_from_pkey(c->libctx, c->rsa, NULL);
+    CHECK(ctx != NULL && EVP_PKEY_encrypt_init(ctx) == 1
+              && EVP_PKEY_encrypt(ctx, ct, &ctlen, digest, sizeof(digest)) == 1, "encrypt");
+    len = SIZE_MAX;
+    CHECK(EVP_PKEY_decrypt_init(ctx) == 1 && EVP_PKEY_decrypt(ctx, out, &len, ct, ctlen) == 1
+              && len == sizeof(digest) && memcmp(out, digest, len) == 0,
+          "decrypt with SIZE_MAX: %zu", len);
+    EVP_PKEY_CTX_free(ctx);
+    return 0;
+}
+
+/* A mandatory provider=ringcrypt query must not reach the default provider's own fetches. */
+static int mandatory_query(void *arg)
+{
+    struct odd_calls *c = arg;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+
+    CHECK(md != NULL && EVP_DigestSignInit_ex(md, NULL, "SHA256", c->libctx, "provider=ringcrypt",
+                                              c->ec, NULL) == 1
+              && EVP_DigestSign(md, sig, &len, (const unsigned char *)"m", 1) == 1,
+          "ECDSA with SHA-256 under provider=ringcrypt");
+    t_print_errors("mandatory query");
+    EVP_MD_CTX_free(md);
+    return 0;
+}
+
+/* Errors the caller had, and its marks, survive a call run on its own thread. */
+static int errors_kept(void *arg)
+{
+    struct odd_calls *c = arg;
+    static const unsigned char digest[32] = { 9 };
+    unsigned char sig[128];
+    size_t len = sizeof(sig);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(c->libctx, c->ec, NULL);
+    int left = 0;
+
+    ERR_clear_error();
+    ERR_raise_data(ERR_LIB_USER, 1, "before the mark");
+    ERR_set_mark();
+    ERR_raise_data(ERR_LIB_USER, 2, "after the mark");
+    CHECK(ctx != NULL && EVP_PKEY_sign_init(ctx) == 1
+              && EVP_PKEY_sign(ctx, sig, &len, digest, sizeof(digest)) == 1, "sign");
+    ERR_pop_to_mark();
+    while (ERR_get_error() != 0)
+        left++;
+    CHECK_EQ(left, 1);
+    EVP_PKEY_CTX_free(ctx);
+    return 0;
+}
+
+static int odd_callers(void)
+{
+    static int (*const calls[])(void *) = { huge_sizes, mandatory_query, errors_kept };
+    static const int modes[] = { T_NO_JOB, T_CORE, T_FD };
+    struct odd_calls c = { .libctx = t_provider_libctx() };
+
+    CHECK(c.libctx != NULL, "context");
+    if (c.libctx == NULL)
+        return T_FAIL;
+    c.ec = EVP_PKEY_Q_keygen(c.libctx, NULL, "EC", "P-256");
+    c.peer = EVP_PKEY_Q_keygen(c.libctx, NULL, "EC", "P-256");
+    c.rsa = EVP_PKEY_Q_keygen(c.libctx, NULL, "RSA", (size_t)2048);
+    CHECK(c.ec != NULL && c.peer != NULL && c.rsa != NULL, "keys");
+    for (size_t m = 0; t_failures == 0 && m < sizeof(modes) / sizeof(modes[0]); m++)
+        for (size_t k = 0; k < sizeof(calls) / sizeof(calls[0]); k++)
+            CHECK_EQ(t_run_job(modes[m], calls[k], &c, 20000), 0);
+    EVP_PKEY_free(c.ec);
+    EVP_PKEY_free(c.peer);
+    EVP_PKEY_free(c.rsa);
+    rc_shutdown();
+    t_provider_free(c.libctx);
+    return t_failures ? T_FAIL : T_PASS;
+}
+static const char *const env_inline[] = { "RINGCRYPT_BACKEND=inline", NULL };
+
 static const struct scenario scenarios[] = {
     { "offers_everything", offers_everything, NULL },
     { "keys_like_default", keys_like_default, NULL },
@@ -353,6 +458,8 @@ static const struct scenario scenarios[] = {
     { "cnf_bad_value", cnf_bad_value, NULL },
     { "bad_env_refuses_load", bad_env_refuses_load, env_bad_backend },
     { "engine_by_path", engine_by_path, NULL },
+    { "odd_callers", odd_callers, NULL },
+    { "odd_callers_inline", odd_callers, env_inline },
     { NULL, NULL, NULL },
 };
 

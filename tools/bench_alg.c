@@ -59,6 +59,8 @@ const struct bench_alg *bench_alg_find(const char *name)
         if (strncasecmp(name, aeads[i].prefix, plen) != 0)
             continue;
         v = strtoul(name + plen, &end, 10);
+        if (v > (1UL << 24))
+            return NULL;
         if (*end == 'k' || *end == 'K') {
             v *= 1024;
             end++;
