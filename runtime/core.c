@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "backend_worker.h"
@@ -288,26 +289,39 @@ static int expire(struct rc_core *core)
  * With few requests in a backend and a CPU to spare, polling for the answer
  * costs nothing another thread could use, while sleeping costs a wake-up of
  * tens of microseconds per operation (docs/ARCHITECTURE.md, "Busy-polling").
+ * A spin during which this thread was preempted shows that some other thread
+ * wanted the CPU after all (a load client on the same machine, another
+ * core): polling then stops for SPIN_BACKOFF waits before it is tried again.
  * True when something arrived within the budget.
  */
+#define SPIN_BACKOFF 256
+
 static bool spin(struct rc_core *core, uint64_t *wait_ns)
 {
     uint64_t budget = core->spin_ns < *wait_ns ? core->spin_ns : *wait_ns;
-    uint64_t start, now;
+    struct rusage before, after;
+    bool got = false;
+    uint64_t start;
 
     if (budget == 0 || core->in_backend == 0 || core->in_backend >= core->spin_below)
         return false;
+    if (core->spin_backoff > 0) {
+        core->spin_backoff--;
+        return false;
+    }
+    getrusage(RUSAGE_THREAD, &before);
     start = rc_now_ns();
     do {
         if (io_uring_submit_and_get_events(&core->ring) < 0)
-            return false;
-        if (io_uring_cq_ready(&core->ring) > 0)
-            return true;
-        now = rc_now_ns();
-    } while (now - start < budget);
-    if (*wait_ns != UINT64_MAX)
+            break;
+        got = io_uring_cq_ready(&core->ring) > 0;
+    } while (!got && rc_now_ns() - start < budget);
+    getrusage(RUSAGE_THREAD, &after);
+    if (after.ru_nivcsw != before.ru_nivcsw)
+        core->spin_backoff = SPIN_BACKOFF;
+    if (!got && *wait_ns != UINT64_MAX)
         *wait_ns -= budget;
-    return false;
+    return got;
 }
 
 static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)

@@ -32,6 +32,7 @@ struct rc_core {
     /* Busy-poll budget before sleeping, and below how many requests in a backend it applies. */
     uint64_t spin_ns;
     unsigned int spin_below;
+    unsigned int spin_backoff;  /* waits left without polling, after a preempted spin */
 
     /* The time at the start of this turn: deadlines of the turn's offloads count from it. */
     uint64_t turn_ns;
