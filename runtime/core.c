@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "backend_worker.h"
@@ -289,19 +288,26 @@ static int expire(struct rc_core *core)
  * With few requests in a backend and a CPU to spare, polling for the answer
  * costs nothing another thread could use, while sleeping costs a wake-up of
  * tens of microseconds per operation (docs/ARCHITECTURE.md, "Busy-polling").
- * A spin during which this thread was preempted shows that some other thread
- * wanted the CPU after all (a load client on the same machine, another
- * core): polling then stops for SPIN_BACKOFF waits before it is tried again.
- * True when something arrived within the budget.
+ * A spin that got much less CPU time than it took shows that some other
+ * thread wanted the CPU after all (a load client on the same machine,
+ * another core): polling then stops for SPIN_BACKOFF waits before it is tried
+ * again. True when something arrived within the budget.
  */
 #define SPIN_BACKOFF 256
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static bool spin(struct rc_core *core, uint64_t *wait_ns)
 {
     uint64_t budget = core->spin_ns < *wait_ns ? core->spin_ns : *wait_ns;
-    struct rusage before, after;
+    uint64_t start, cpu0, took = 0;
     bool got = false;
-    uint64_t start;
 
     if (budget == 0 || core->in_backend == 0 || core->in_backend >= core->spin_below)
         return false;
@@ -309,15 +315,16 @@ static bool spin(struct rc_core *core, uint64_t *wait_ns)
         core->spin_backoff--;
         return false;
     }
-    getrusage(RUSAGE_THREAD, &before);
+    cpu0 = thread_cpu_ns();
     start = rc_now_ns();
     do {
         if (io_uring_submit_and_get_events(&core->ring) < 0)
             break;
         got = io_uring_cq_ready(&core->ring) > 0;
-    } while (!got && rc_now_ns() - start < budget);
-    getrusage(RUSAGE_THREAD, &after);
-    if (after.ru_nivcsw != before.ru_nivcsw)
+        took = rc_now_ns() - start;
+    } while (!got && took < budget);
+    /* Preempted for a quarter of the spin or more: the CPU was not free. */
+    if (4 * (thread_cpu_ns() - cpu0) < 3 * took)
         core->spin_backoff = SPIN_BACKOFF;
     if (!got && *wait_ns != UINT64_MAX)
         *wait_ns -= budget;

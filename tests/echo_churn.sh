@@ -8,6 +8,8 @@
 # with exit 0, which in the ASan build includes LeakSanitizer's check. A
 # second server with --max-conns 5 refuses a sixth connection (closed without
 # a handshake, counted in "refused") and takes new ones once the five close.
+# A third, SIGTERMed in the middle of a mixed load, still exits 0 within 10 s
+# with every offload completed.
 # Installed as $b/tests/echo_churn; exit 0 pass, 1 fail (liburing's codes).
 set -u
 b=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +17,13 @@ root=$(cd "$b/.." && pwd)
 cd "$root" || exit 1
 work=$(mktemp -d)
 server=
-trap '[ -n "$server" ] && kill -KILL "$server" 2>/dev/null; rm -rf "$work"' EXIT
+load=
+cleanup() {
+    local pid
+    for pid in $server $load; do kill -KILL "$pid" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
 failures=0
 
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -268,6 +276,24 @@ if start_server limit --offload async --max-conns 5; then
         refused=$(jnum refused "$final")
         [ "${refused:-0}" -ge 1 ] || fail "--max-conns 5: refused=${refused:-none}: $final"
     fi
+fi
+
+echo "== SIGTERM in the middle of a mixed load, 20% of the handshakes cut"
+if start_server midload --offload async --workers 2; then
+    "$b/ringcrypt-load" --port "$port" --mode mixed --connections 64 --cut 20 --duration 3 --json \
+        >"$work/midload.json" 2>"$work/midload.err" &
+    load=$!
+    sleep 1.5
+    # Connections mid-handshake, their jobs paused, close first: the server still exits 0 in 10 s.
+    stop_server midload
+    echo "   server: $final"
+    handshakes=$(jnum handshakes "$final") submitted=$(jnum submitted "$final") completed=$(jnum completed "$final")
+    [ "${handshakes:-0}" -gt 0 ] || fail "no handshakes before SIGTERM: $final"
+    [ "${completed:-x}" = "${submitted:-y}" ] || fail "completed != submitted at exit: $final"
+    wait "$load"
+    rc=$?
+    load=
+    [ "$rc" -eq 0 ] || fail "ringcrypt-load exited $rc when its server went away: $(tail -5 "$work/midload.err")"
 fi
 
 echo "$failures failures"
