@@ -245,6 +245,23 @@ static int bound_port(int fd)
     return getsockname(fd, (struct sockaddr *)&sa, &len) == 0 ? ntohs(sa.sin_port) : -1;
 }
 
+/*
+ * SO_REUSEPORT lets our threads share the port, and would as quietly let a
+ * second server share it: a plain bind first says whether it is taken.
+ */
+static bool port_free(int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0
+              && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 /* The provider from beside this program (build/ringcrypt.so), configured by the options. */
 static OSSL_LIB_CTX *load_provider(const struct options *opt, OSSL_PROVIDER **prov)
 {
@@ -290,6 +307,8 @@ static SSL_CTX *make_ctx(OSSL_LIB_CTX *libctx, const struct options *opt)
     ok = ok && SSL_CTX_check_private_key(ctx) == 1
          && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1;
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    /* Nothing resumes with this server: tickets would only add work to every handshake. */
+    SSL_CTX_set_num_tickets(ctx, 0);
     /* A client that closes without close_notify has just gone: not a protocol error. */
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* libssl wires the callback into a connection's wait ctx only when it makes it: before SSL_new. */
@@ -400,6 +419,10 @@ int main(int argc, char **argv)
     port = opt.port;
     for (unsigned int i = 0; i < opt.threads; i++)
         threads[i].lfd = -1;
+    if (port != 0 && !port_free(port)) {
+        fprintf(stderr, "ringcrypt-echo: 127.0.0.1:%d is in use\n", port);
+        goto out;
+    }
     for (unsigned int i = 0; i < opt.threads; i++) {
         threads[i].lfd = listen_on(port);
         if (threads[i].lfd < 0) {

@@ -36,6 +36,8 @@
 #define DRAIN_MS 3000
 /* The longest a thread sleeps in its loop: how late it may notice the end of the run. */
 #define TICK_MS 100
+/* Mixed mode: an echo probe every 5 ms per connection. */
+#define DEFAULT_PROBE_US 5000
 /* How often the main thread looks whether the workers are done, between progress lines. */
 #define POLL_MS 50
 #define READ_CHUNK 16384
@@ -131,6 +133,7 @@ struct options {
     const char *host, *tls;
     unsigned int port, connections, echo_conns, threads, size;
     double duration, cut;
+    long echo_interval_us;  /* between an echo's answer and the next message; -1: mode's default */
     enum mode mode;
     bool progress, json;
 };
@@ -156,6 +159,7 @@ enum slot_state {
     SLOT_CONNECTING,    /* the connect SQE is in flight */
     SLOT_HANDSHAKE,
     SLOT_ECHO,
+    SLOT_PACED,         /* an echo connection between round trips (--echo-interval) */
     SLOT_SHUTDOWN,      /* our close_notify is going out; waiting for the peer's end */
     SLOT_DONE,          /* retired at the end of the run */
 };
@@ -171,6 +175,7 @@ struct slot {
     bool quiet;         /* we are closing it on purpose: its end is no error */
     int fd;             /* while connecting: tls_conn owns it afterwards */
     uint64_t t0;        /* µs: start of the connect, then of the current round trip */
+    uint64_t next_at;   /* µs: a paced echo's next message */
     size_t woff, roff;  /* bytes of the message written, read back */
     struct rc_event ev_connect, ev_retry;
     struct __kernel_timespec retry_ts;  /* read by the kernel when the timeout is submitted */
@@ -378,6 +383,11 @@ static void drive_echo(struct slot *s)
         bump(&w->st.round_trips);
         s->woff = s->roff = 0;
         s->t0 = now_us();
+        if (w->cfg->opt->echo_interval_us > 0) {
+            s->state = SLOT_PACED;
+            s->next_at = s->t0 + (uint64_t)w->cfg->opt->echo_interval_us;
+            return;
+        }
     }
 }
 
@@ -480,9 +490,37 @@ static void worker_force(struct worker *w)
         if (s->state == SLOT_CONNECTING)
             /* A connect still waiting for the server fails at once. */
             shutdown(s->fd, SHUT_RDWR);
-        else if (s->state == SLOT_HANDSHAKE || s->state == SLOT_ECHO || s->state == SLOT_SHUTDOWN)
+        else if (s->state == SLOT_HANDSHAKE || s->state == SLOT_ECHO || s->state == SLOT_PACED
+                 || s->state == SLOT_SHUTDOWN)
             tls_conn_close(&s->tc, ECANCELED);
     }
+}
+
+/*
+ * Sends the next message of every paced echo whose pause is over (or, once
+ * the run stops, closes it); returns how long the loop may sleep, in ms.
+ */
+static int resume_paced(struct worker *w, uint64_t now)
+{
+    int wait = TICK_MS;
+
+    for (unsigned int i = 0; i < w->nslots; i++) {
+        struct slot *s = &w->slots[i];
+
+        if (s->state != SLOT_PACED)
+            continue;
+        if (w->stopping || now >= s->next_at) {
+            s->state = SLOT_ECHO;
+            s->t0 = now_us();
+            if (w->stopping)
+                begin_shutdown(s);
+            else
+                drive_echo(s);
+        } else if ((s->next_at - now) / 1000 < (uint64_t)wait) {
+            wait = (int)((s->next_at - now + 999) / 1000);
+        }
+    }
+    return wait;
 }
 
 /* Runs until the end of the run and until every slot is retired; false if the ring failed. */
@@ -501,7 +539,7 @@ static bool worker_run(struct worker *w)
             worker_stop(w, now);
         if (w->stopping && !w->forced && now >= w->drain_until)
             worker_force(w);
-        rc = rc_core_run(w->core, TICK_MS);
+        rc = rc_core_run(w->core, resume_paced(w, now));
         /* Without its ring nothing can finish: what is still open goes with the process. */
         if (rc < 0) {
             fprintf(stderr, "ringcrypt-load: event loop failed: %s\n", strerror(-rc));
@@ -529,26 +567,35 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Slot k of all of them goes to thread k % threads: each thread gets its share of both kinds. */
+/*
+ * Slot k of all of them goes to thread k % threads: each thread gets its share
+ * of both kinds. Mixed mode with two threads or more is the exception: the
+ * echo connections get the last thread to themselves, so that their round
+ * trips measure the server, not this client's own handshake crypto.
+ */
 static int workers_make(struct worker *ws, const struct config *cfg)
 {
     const struct options *o = cfg->opt;
     unsigned int handshakers = o->mode == MODE_ECHO ? 0 : o->connections;
     unsigned int echoers = o->mode == MODE_ECHO ? o->connections : o->mode == MODE_MIXED ? o->echo_conns : 0;
-    unsigned int total = handshakers + echoers;
+    bool apart = o->mode == MODE_MIXED && o->threads >= 2;
+    unsigned int spread = apart ? o->threads - 1 : o->threads;
+    unsigned int total = apart ? handshakers : handshakers + echoers;
 
     for (unsigned int t = 0; t < o->threads; t++) {
         struct worker *w = &ws[t];
+        bool echo_thread = apart && t == o->threads - 1;
 
         w->cfg = cfg;
-        w->nslots = total / o->threads + (t < total % o->threads);
+        w->nslots = echo_thread ? echoers : total / spread + (t < total % spread);
         w->slots = calloc(w->nslots > 0 ? w->nslots : 1, sizeof(*w->slots));
         if (w->slots == NULL)
             return -1;
         for (unsigned int i = 0; i < w->nslots; i++) {
             struct slot *s = &w->slots[i];
 
-            *s = (struct slot){ .w = w, .fd = -1, .echo = t + i * o->threads >= handshakers,
+            *s = (struct slot){ .w = w, .fd = -1,
+                                .echo = echo_thread || (!apart && t + i * o->threads >= handshakers),
                                 .ev_connect = { on_connect }, .ev_retry = { on_retry },
                                 .reconnect = { NULL, on_reconnect } };
         }
@@ -692,7 +739,8 @@ static void usage(void)
             "usage: ringcrypt-load --port P [--host 127.0.0.1] [--connections N (8)]\n"
             "                      [--duration S (10)] [--mode handshake|echo|mixed] [--size B (64)]\n"
             "                      [--threads T (1)] [--tls 1.2|1.3] [--echo-conns E (8)]\n"
-            "                      [--cut PCT (0)] [--progress] [--json]\n"
+            "                      [--cut PCT (0)] [--echo-interval US (mixed: 5000, echo: 0)]\n"
+            "                      [--progress] [--json]\n"
             "  bytes/s counts the payload echoed back (B per round trip); a handshake's latency\n"
             "  runs from the connect to the end of the handshake.\n");
 }
@@ -741,6 +789,14 @@ static bool option(int ch, const char *arg, struct options *o)
     case 'T': o->tls = arg; return strcmp(arg, "1.2") == 0 || strcmp(arg, "1.3") == 0;
     case 'e': return count_arg(arg, 0, 1000000, &o->echo_conns);
     case 'x': return number(arg, 0, 100, &o->cut);
+    case 'i': {
+        double us;
+
+        if (!number(arg, 0, 1e7, &us))
+            return false;
+        o->echo_interval_us = (long)us;
+        return true;
+    }
     case 'P': o->progress = true; return true;
     case 'j': o->json = true; return true;
     default: return false;
@@ -756,17 +812,25 @@ static int parse(int argc, char **argv, struct options *o)
         { "threads", required_argument, NULL, 't' }, { "tls", required_argument, NULL, 'T' },
         { "echo-conns", required_argument, NULL, 'e' }, { "cut", required_argument, NULL, 'x' },
         { "progress", no_argument, NULL, 'P' },       { "json", no_argument, NULL, 'j' },
+        { "echo-interval", required_argument, NULL, 'i' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
 
     *o = (struct options){ .host = "127.0.0.1", .tls = "1.3", .connections = 8, .echo_conns = 8,
-                           .threads = 1, .duration = 10, .size = 64, .mode = MODE_HANDSHAKE };
+                           .threads = 1, .duration = 10, .size = 64, .mode = MODE_HANDSHAKE,
+                           .echo_interval_us = -1 };
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1)
         if (!option(ch, optarg, o))
             return -1;
     if (optind != argc || o->port == 0)
         return -1;
+    /*
+     * Mixed mode's echoes are latency probes: paced, they measure the server
+     * without adding load of their own. Echo mode measures throughput.
+     */
+    if (o->echo_interval_us < 0)
+        o->echo_interval_us = o->mode == MODE_MIXED ? DEFAULT_PROBE_US : 0;
     /* Mixed may drop either kind, not both; the other modes need a connection. */
     if (o->mode == MODE_MIXED ? o->connections + o->echo_conns == 0 : o->connections == 0)
         return -1;
@@ -843,7 +907,8 @@ int main(int argc, char **argv)
     if (!atomic_load(&run_failed)) {
         gather(ws, started, t);
         print_report(&opt, t, longest > 0 ? (double)longest / 1e6 : opt.duration);
-        rc = 0;
+        /* Errors are counted, but a run in which nothing ever got through did not run. */
+        rc = t->handshakes + t->round_trips == 0 && t->errors > 0;
     }
 out:
     for (unsigned int i = 0; ws != NULL && i < opt.threads; i++)
