@@ -46,7 +46,7 @@ struct counters {
 
 static struct counters totals;
 static _Atomic unsigned int live_conns;
-static atomic_bool stopping;
+static atomic_bool stopping, start_failed;
 
 struct server_thread;
 
@@ -65,8 +65,9 @@ struct server_thread {
     SSL_CTX *ctx;
     const struct options *opt;
     struct rc_core *core;
-    struct rc_event ev_accept;
-    bool accepting;
+    struct rc_event ev_accept, ev_accept_retry;
+    struct __kernel_timespec retry_ts;  /* read by the kernel when the timeout is submitted */
+    bool accepting, retrying;
     struct echo_conn *conns;        /* live connections, to close them at shutdown */
 };
 
@@ -185,7 +186,31 @@ static void on_accept(struct rc_event *ev, int res, unsigned int flags)
             start_conn(t, res);
         }
     }
-    if (!t->accepting && !atomic_load(&stopping) && res != -ECANCELED)
+    if (t->accepting || atomic_load(&stopping) || res == -ECANCELED)
+        return;
+    /* Out of descriptors, say: the same error would come back at once, so pause first. */
+    if (res < 0) {
+        struct io_uring_sqe *sqe = rc_core_sqe(t->core);
+
+        t->retry_ts = (struct __kernel_timespec){ .tv_nsec = 10 * 1000 * 1000 };
+        io_uring_prep_timeout(sqe, &t->retry_ts, 0, 0);
+        io_uring_sqe_set_data(sqe, &t->ev_accept_retry);
+        t->retrying = true;
+        return;
+    }
+    arm_accept(t);
+}
+
+static void on_accept_retry(struct rc_event *ev, int res, unsigned int flags)
+{
+    struct server_thread *t = (struct server_thread *)(void *)((char *)ev -
+                                                               offsetof(struct server_thread,
+                                                                        ev_accept_retry));
+
+    (void)res;
+    (void)flags;
+    t->retrying = false;
+    if (!atomic_load(&stopping))
         arm_accept(t);
 }
 
@@ -196,13 +221,15 @@ static void *server_main(void *arg)
     int rc = rc_core_create(NULL, &t->core);
 
     if (rc != 0) {
-        fprintf(stderr, "ringcrypt-echo: no core: %s (%s)\n", strerror(-rc), rc_last_error());
+        fprintf(stderr, "ringcrypt-echo: no core: %s\n", strerror(-rc));
+        atomic_store(&start_failed, true);
         atomic_store(&stopping, true);
         return NULL;
     }
     t->ev_accept.fn = on_accept;
+    t->ev_accept_retry.fn = on_accept_retry;
     arm_accept(t);
-    while (!closing || t->conns != NULL || t->accepting) {
+    while (!closing || t->conns != NULL || t->accepting || t->retrying) {
         rc_core_run(t->core, 100);
         if (atomic_load(&stopping) && !closing) {
             struct io_uring_sqe *sqe = rc_core_sqe(t->core);
@@ -455,7 +482,9 @@ out:
     for (unsigned int i = 0; threads != NULL && i < opt.threads; i++)
         if (threads[i].lfd >= 0)
             close(threads[i].lfd);
-    if (started > 0)
+    if (atomic_load(&start_failed))
+        rc = 1;
+    else if (started > 0)
         print_totals();
     free(threads);
     SSL_CTX_free(ctx);

@@ -32,7 +32,7 @@ static void post_recv(struct tls_conn *c)
     size_t room = BIO_ctrl_get_write_guarantee(c->net);
     struct io_uring_sqe *sqe;
 
-    if (c->recv_posted || c->eof || c->closing || room == 0)
+    if (c->recv_posted || c->eof || c->draining || c->closing || room == 0)
         return;
     sqe = rc_core_sqe(c->core);
     io_uring_prep_recv(sqe, c->fd, c->rbuf, room < RBUF ? room : RBUF, 0);
@@ -102,6 +102,11 @@ static void on_send(struct rc_event *ev, int res, unsigned int flags)
     }
     c->soff += (size_t)res;
     tls_conn_flush(c);
+    if (c->draining) {
+        if (!c->send_posted)
+            tls_conn_close(c, c->error);
+        return;
+    }
     /* Room again: a write that waited may go on. */
     c->ops->drive(c);
 }
@@ -166,7 +171,7 @@ enum tls_step tls_conn_after(struct tls_conn *c, int ret)
 {
     int err;
 
-    if (c->closing) {
+    if (c->closing || c->draining) {
         maybe_finish(c);
         return TLS_DONE;
     }
@@ -179,7 +184,7 @@ enum tls_step tls_conn_after(struct tls_conn *c, int ret)
     case SSL_ERROR_WANT_READ:
         tls_conn_flush(c);
         if (c->eof) {
-            tls_conn_close(c, c->error != 0 ? c->error : ECONNRESET);
+            tls_conn_finish(c, c->error != 0 ? c->error : ECONNRESET);
             return TLS_DONE;
         }
         post_recv(c);
@@ -193,12 +198,12 @@ enum tls_step tls_conn_after(struct tls_conn *c, int ret)
         tls_conn_async_callback(c->ssl, c);
         return TLS_WAIT;
     case SSL_ERROR_ZERO_RETURN:
-        tls_conn_flush(c);
-        tls_conn_close(c, 0);
+        tls_conn_finish(c, 0);
         return TLS_DONE;
     default:
+        /* The fatal alert OpenSSL wrote is still owed to the peer. */
         ERR_clear_error();
-        tls_conn_close(c, EPROTO);
+        tls_conn_finish(c, EPROTO);
         return TLS_DONE;
     }
 }
@@ -206,6 +211,22 @@ enum tls_step tls_conn_after(struct tls_conn *c, int ret)
 size_t tls_conn_unsent(const struct tls_conn *c)
 {
     return BIO_ctrl_pending(c->net) + (c->slen - c->soff);
+}
+
+void tls_conn_finish(struct tls_conn *c, int error)
+{
+    if (c->error == 0)
+        c->error = error;
+    if (c->draining || c->closing)
+        return;
+    /* Echoes written just before the peer's close_notify go out first, then ours. */
+    if (!SSL_in_init(c->ssl) && c->error != EPROTO)
+        SSL_shutdown(c->ssl);
+    ERR_clear_error();
+    c->draining = true;
+    tls_conn_flush(c);
+    if (!c->send_posted)
+        tls_conn_close(c, c->error);
 }
 
 void tls_conn_close(struct tls_conn *c, int error)

@@ -44,6 +44,7 @@ struct tls_conn {
     unsigned int inflight;          /* our SQEs not yet completed */
     bool recv_posted, send_posted, task_queued;
     bool eof;                       /* the peer will send no more */
+    bool draining;                  /* our last bytes (and close_notify) are going out */
     bool closing;                   /* tls_conn_close was called */
     int error;                      /* the first failure, for the application's counters */
 };
@@ -66,7 +67,13 @@ void tls_conn_flush(struct tls_conn *c);
 size_t tls_conn_unsent(const struct tls_conn *c);
 
 /*
- * Closes: stops reading, waits for a paused job to finish and for our SQEs to
+ * Ends the connection the polite way: queues a close_notify (or the alert an
+ * error left), sends everything still owed, then closes. Idempotent.
+ */
+void tls_conn_finish(struct tls_conn *c, int error);
+
+/*
+ * Closes at once: stops reading, waits for a paused job to finish and for our SQEs to
  * complete, then frees the SSL, closes the socket and calls ops->closed.
  * Idempotent.
  */

@@ -2,7 +2,9 @@
 # ringcrypt-echo end to end, for RSA and EC certificates, each with --offload
 # async and sync: a line through stock `openssl s_client` and 1 MiB of random
 # bytes through Python's ssl module come back byte for byte over TLS 1.3 and
-# 1.2; ringcrypt-load's echo and handshake loads run without errors; SIGTERM
+# 1.2; a client that half-closes (close_notify or FIN) right after writing
+# still gets every byte back; ringcrypt-load's echo and handshake loads run
+# without errors; SIGTERM
 # ends the server with exit 0 within 10 s and a final JSON line whose counters
 # show the handshakes and, in async mode only, offloads that all completed.
 # Installed as $b/tests/echo_e2e; exit 0 pass, 1 fail (liburing's codes).
@@ -108,6 +110,65 @@ check_load() {
     echo "   load $mode: $key=$n errors=$errors"
 }
 
+# A client that writes, then half-closes (close_notify, or a bare TCP FIN), gets
+# every byte echoed before the server's own close.
+check_half_close() {
+    local name=$1 out
+    out=$(timeout 60 python3 - "$port" 2>&1 <<'EOF'
+import os, socket, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for how in ("close_notify", "fin"):
+    s = socket.create_connection(("127.0.0.1", port))
+    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inb, outb)
+    def flush():
+        d = outb.read()
+        if d:
+            s.sendall(d)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            flush()
+            inb.write(s.recv(65536))
+    flush()
+    data = os.urandom(40000)
+    tls.write(data)
+    flush()
+    if how == "close_notify":
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        flush()
+    else:
+        s.shutdown(socket.SHUT_WR)
+    s.settimeout(10)
+    got = b""
+    while len(got) < len(data):
+        try:
+            got += tls.read(65536)
+            continue
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            break
+        d = s.recv(65536)
+        if not d:
+            break
+        inb.write(d)
+    s.close()
+    if got != data:
+        print(f"{how}: {len(got)} of {len(data)} bytes echoed")
+        sys.exit(1)
+EOF
+) || fail "$name: a half-closing client lost echoed bytes: $out"
+}
+
 for key_type in rsa ec; do
     for offload in async sync; do
         name=$key_type-$offload
@@ -120,6 +181,7 @@ for key_type in rsa ec; do
         done
         check_load "$name" echo echo_round_trips
         check_load "$name" handshake handshakes
+        check_half_close "$name"
         stop_server "$name"
         [ -n "$final" ] || continue
         echo "   server: $final"
