@@ -66,7 +66,7 @@ void *rc_actx_dup_fwd(void *p)
                         ((void *(*)(void *))rc_alg_fn(w->alg, w->alg->op->dup_id))(w->inner));
 }
 
-int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading)
+int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading, size_t *outlen)
 {
     int rc;
 
@@ -79,6 +79,8 @@ int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading)
     /* Only these leave a request behind that may still be running on the context. */
     if (rc == -ETIMEDOUT || rc == -ECANCELED)
         atomic_store_explicit(&w->stuck, true, memory_order_relaxed);
+    if (rc > 0 && outlen != NULL)
+        *outlen = op->outlen;
     return rc > 0;
 }
 

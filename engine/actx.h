@@ -42,10 +42,11 @@ void *rc_actx_dup_fwd(void *w);
 
 /*
  * Runs op on w's inner context (rc_op_run), holding w while the op may be
- * offloaded. Returns what OpenSSL expects: 1 or 0 with an error raised; a
- * context left stuck refuses every later call.
+ * offloaded, and on success stores op->outlen in *outlen (when not NULL).
+ * Returns what OpenSSL expects: 1 or 0 with an error raised; a context left
+ * stuck refuses every later call.
  */
-int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading);
+int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading, size_t *outlen);
 
 /* The constructors and table functions of slot n, which know their algorithm. */
 struct rc_slot_fns {

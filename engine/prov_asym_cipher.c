@@ -57,11 +57,8 @@ static int set_ctx_params(void *c, const OSSL_PARAM p[])
 static int exec_decrypt(struct rc_op *op)
 {
     struct rc_actx *w = op->obj;
-    size_t len = 0;
-    int ok = INNER(w, decrypt, DECRYPT)(w->inner, op->out, &len, op->outsize, op->in, op->inlen);
-
-    op->outlen = ok ? len : 0;
-    return ok;
+    return INNER(w, decrypt, DECRYPT)(w->inner, op->out, &op->outlen, op->outsize, op->in,
+                                      op->inlen);
 }
 
 static int decrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
@@ -73,14 +70,10 @@ static int decrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
         .exec = exec_decrypt, .in = in, .inlen = inlen, .out = out,
         .outsize = outsize < 2048 ? outsize : 2048,
     };
-    int ok;
 
     if (out == NULL)
         return INNER(w, decrypt, DECRYPT)(w->inner, NULL, outlen, outsize, in, inlen);
-    ok = rc_actx_run(w, &op, true);
-    if (ok)
-        *outlen = op.outlen;
-    return ok;
+    return rc_actx_run(w, &op, true, outlen);
 }
 
 static const struct rc_fwd fwd[] = {

@@ -84,12 +84,10 @@ static int exec_data(struct rc_op *op)
 {
     struct rc_actx *w = op->obj;
     unsigned long last = ERR_peek_last_error();
-    size_t len = 0;
     int ok = op->kind == UPDATE
-        ? INNER(w, update, UPDATE)(w->inner, op->out, &len, op->outsize, op->in, op->inlen)
-        : INNER(w, cipher, CIPHER)(w->inner, op->out, &len, op->outsize, op->in, op->inlen);
+        ? INNER(w, update, UPDATE)(w->inner, op->out, &op->outlen, op->outsize, op->in, op->inlen)
+        : INNER(w, cipher, CIPHER)(w->inner, op->out, &op->outlen, op->outsize, op->in, op->inlen);
 
-    op->outlen = ok ? len : 0;
     /* The one-shot TLS record call authenticates: its failure is a tag mismatch. */
     return ok || (op->kind == ONESHOT && said_no(w, last));
 }
@@ -102,19 +100,10 @@ static int run_data(struct rc_actx *w, int kind, unsigned char *out, size_t *out
         .exec = exec_data, .kind = kind, .in = in, .inlen = inl, .out = out,
         .outsize = outsize < inl + 64 ? outsize : inl + 64,
     };
-    bool worth = in != NULL && inl >= rc_op_min_offload_bytes();
-    int ok;
+    /* Calls that write nothing (AAD, a final through cipher) need no request. */
+    bool worth = out != NULL && in != NULL && inl >= rc_op_min_offload_bytes();
 
-    /* Unwritten output (AAD, a final call through cipher) needs no copy either way. */
-    if (out == NULL)
-        return kind == UPDATE
-            ? INNER(w, update, UPDATE)(w->inner, NULL, outl, outsize, in, inl)
-            : INNER(w, cipher, CIPHER)(w->inner, NULL, outl, outsize, in, inl);
-
-    ok = rc_actx_run(w, &op, worth);
-    if (ok)
-        *outl = op.outlen;
-    return ok;
+    return rc_actx_run(w, &op, worth, outl);
 }
 
 static int update(void *c, unsigned char *out, size_t *outl, size_t outsize,

@@ -43,11 +43,7 @@ static int set_ctx_params(void *c, const OSSL_PARAM p[])
 static int exec_derive(struct rc_op *op)
 {
     struct rc_actx *w = op->obj;
-    size_t len = 0;
-    int ok = INNER(w, derive, DERIVE)(w->inner, op->out, &len, op->outsize);
-
-    op->outlen = ok ? len : 0;
-    return ok;
+    return INNER(w, derive, DERIVE)(w->inner, op->out, &op->outlen, op->outsize);
 }
 
 static int derive(void *c, unsigned char *secret, size_t *secretlen, size_t outlen)
@@ -55,14 +51,10 @@ static int derive(void *c, unsigned char *secret, size_t *secretlen, size_t outl
     struct rc_actx *w = c;
     /* Shared secrets are field elements: 66 bytes for P-521; the request holds no more. */
     struct rc_op op = { .exec = exec_derive, .out = secret, .outsize = outlen < 128 ? outlen : 128 };
-    int ok;
 
     if (secret == NULL)
         return INNER(w, derive, DERIVE)(w->inner, NULL, secretlen, outlen);
-    ok = rc_actx_run(w, &op, true);
-    if (ok)
-        *secretlen = op.outlen;
-    return ok;
+    return rc_actx_run(w, &op, true, secretlen);
 }
 
 static const struct rc_fwd fwd[] = {

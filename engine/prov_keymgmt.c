@@ -53,7 +53,7 @@ static void *gen(void *c, OSSL_CALLBACK *cb, void *cbarg)
      */
     (void)cb;
     (void)cbarg;
-    return rc_actx_run(w, &op, true) ? op.made : NULL;
+    return rc_actx_run(w, &op, true, NULL) ? op.made : NULL;
 }
 
 static const struct rc_fwd fwd[] = {

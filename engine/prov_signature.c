@@ -227,11 +227,7 @@ static int run_sign(struct rc_actx *w, int kind, unsigned char *sig, size_t *sig
         .exec = exec_sign, .kind = kind, .in = tbs, .inlen = tbslen,
         .out = sig, .outsize = sigsize < MAX_SIG ? sigsize : MAX_SIG,
     };
-    int ok = rc_actx_run(w, &op, true);
-
-    if (ok)
-        *siglen = op.outlen;
-    return ok;
+    return rc_actx_run(w, &op, true, siglen);
 }
 
 static int sign(void *c, unsigned char *sig, size_t *siglen, size_t sigsize,
