@@ -360,13 +360,14 @@ static void print_totals(void)
     rc_stats_total(&s);
     printf("{\"accepted\":%lu,\"refused\":%lu,\"handshakes\":%lu,\"closed\":%lu,\"errors\":%lu,"
            "\"bytes_in\":%lu,\"bytes_out\":%lu,\"submitted\":%llu,\"completed\":%llu,"
-           "\"paused\":%llu,\"callbacks\":%llu,\"timeouts\":%llu}\n",
+           "\"paused\":%llu,\"callbacks\":%llu,\"timeouts\":%llu,\"kernel\":%llu}\n",
            atomic_load(&totals.accepted), atomic_load(&totals.refused),
            atomic_load(&totals.handshakes), atomic_load(&totals.closed),
            atomic_load(&totals.errors), atomic_load(&totals.bytes_in),
            atomic_load(&totals.bytes_out), (unsigned long long)s.submitted,
            (unsigned long long)s.completed, (unsigned long long)s.paused,
-           (unsigned long long)s.callbacks, (unsigned long long)s.timeouts);
+           (unsigned long long)s.callbacks, (unsigned long long)s.timeouts,
+           (unsigned long long)s.kernel_ops);
     fflush(stdout);
 }
 
@@ -375,7 +376,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: ringcrypt-echo [--threads N] [--port P] [--offload async|sync]\n"
             "                      [--cert FILE --key FILE | --key-type rsa|ec]\n"
-            "                      [--backend auto|worker|inline] [--workers N] [--max-conns N]\n");
+            "                      [--backend auto|worker|inline|afalg] [--workers N] [--max-conns N]\n");
 }
 
 static int parse(int argc, char **argv, struct options *opt)

@@ -131,6 +131,7 @@ static const char *const mode_names[] = { "handshake", "echo", "mixed" };
 
 struct options {
     const char *host, *tls;
+    const char *ciphers;        /* NULL: OpenSSL's defaults */
     unsigned int port, connections, echo_conns, threads, size;
     double duration, cut;
     long echo_interval_us;  /* between an echo's answer and the next message; -1: mode's default */
@@ -690,7 +691,11 @@ static SSL_CTX *make_ctx(const struct options *o)
     int version = strcmp(o->tls, "1.2") == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
 
     if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, version) != 1
-        || SSL_CTX_set_max_proto_version(ctx, version) != 1) {
+        || SSL_CTX_set_max_proto_version(ctx, version) != 1
+        || (o->ciphers != NULL && version == TLS1_3_VERSION
+            && SSL_CTX_set_ciphersuites(ctx, o->ciphers) != 1)
+        || (o->ciphers != NULL && version == TLS1_2_VERSION
+            && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1)) {
         ERR_print_errors_fp(stderr);
         SSL_CTX_free(ctx);
         return NULL;
@@ -738,9 +743,11 @@ static void usage(void)
     fprintf(stderr,
             "usage: ringcrypt-load --port P [--host 127.0.0.1] [--connections N (8)]\n"
             "                      [--duration S (10)] [--mode handshake|echo|mixed] [--size B (64)]\n"
-            "                      [--threads T (1)] [--tls 1.2|1.3] [--echo-conns E (8)]\n"
+            "                      [--threads T (1)] [--tls 1.2|1.3] [--ciphers LIST]\n"
+            "                      [--echo-conns E (8)]\n"
             "                      [--cut PCT (0)] [--echo-interval US (mixed: 5000, echo: 0)]\n"
             "                      [--progress] [--json]\n"
+            "  --ciphers is OpenSSL's cipher list (TLS 1.2) or ciphersuites (TLS 1.3).\n"
             "  bytes/s counts the payload echoed back (B per round trip); a handshake's latency\n"
             "  runs from the connect to the end of the handshake.\n");
 }
@@ -787,6 +794,7 @@ static bool option(int ch, const char *arg, struct options *o)
     case 's': return count_arg(arg, 1, MAX_SIZE, &o->size);
     case 't': return count_arg(arg, 1, MAX_THREADS, &o->threads);
     case 'T': o->tls = arg; return strcmp(arg, "1.2") == 0 || strcmp(arg, "1.3") == 0;
+    case 'C': o->ciphers = arg; return true;
     case 'e': return count_arg(arg, 0, 1000000, &o->echo_conns);
     case 'x': return number(arg, 0, 100, &o->cut);
     case 'i': {
@@ -813,6 +821,7 @@ static int parse(int argc, char **argv, struct options *o)
         { "echo-conns", required_argument, NULL, 'e' }, { "cut", required_argument, NULL, 'x' },
         { "progress", no_argument, NULL, 'P' },       { "json", no_argument, NULL, 'j' },
         { "echo-interval", required_argument, NULL, 'i' },
+        { "ciphers", required_argument, NULL, 'C' },
         { NULL, 0, NULL, 0 },
     };
     int ch;

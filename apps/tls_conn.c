@@ -27,6 +27,27 @@ static void maybe_finish(struct tls_conn *c)
     c->ops->closed(c);
 }
 
+/*
+ * Our close_notify. Its record may be encrypted in a paused job, and once
+ * the peer's close_notify is in, SSL_read returns at once without resuming
+ * it: the job goes on only through SSL_shutdown again.
+ */
+static void shutdown_step(struct tls_conn *c)
+{
+    int r = SSL_shutdown(c->ssl);
+
+    c->shutdown_paused = r < 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_ASYNC;
+    ERR_clear_error();
+}
+
+/* Draining: once our close_notify is written and everything sent, the socket closes. */
+static void drain_step(struct tls_conn *c)
+{
+    tls_conn_flush(c);
+    if (!c->send_posted && !c->shutdown_paused)
+        tls_conn_close(c, c->error);
+}
+
 static void post_recv(struct tls_conn *c)
 {
     size_t room = BIO_ctrl_get_write_guarantee(c->net);
@@ -52,6 +73,9 @@ static void on_recv(struct rc_event *ev, int res, unsigned int flags)
         maybe_finish(c);
         return;
     }
+    /* Our close_notify is on its way: what comes in now is not read (nor may SSL_read resume SSL_shutdown's job). */
+    if (c->draining)
+        return;
     if (res <= 0) {
         c->eof = true;
         if (res < 0 && c->error == 0)
@@ -101,12 +125,11 @@ static void on_send(struct rc_event *ev, int res, unsigned int flags)
         return;
     }
     c->soff += (size_t)res;
-    tls_conn_flush(c);
     if (c->draining) {
-        if (!c->send_posted)
-            tls_conn_close(c, c->error);
+        drain_step(c);
         return;
     }
+    tls_conn_flush(c);
     /* Room again: a write that waited may go on. */
     c->ops->drive(c);
 }
@@ -116,6 +139,14 @@ static void on_task(struct rc_task *t)
     struct tls_conn *c = conn_of(t, task);
 
     c->task_queued = false;
+    if (c->shutdown_paused) {
+        shutdown_step(c);
+        if (c->closing)
+            maybe_finish(c);
+        else if (!c->shutdown_paused)
+            drain_step(c);
+        return;
+    }
     if (c->closing && !SSL_waiting_for_async(c->ssl)) {
         maybe_finish(c);
         return;
@@ -221,12 +252,10 @@ void tls_conn_finish(struct tls_conn *c, int error)
         return;
     /* Echoes written just before the peer's close_notify go out first, then ours. */
     if (!SSL_in_init(c->ssl) && c->error != EPROTO)
-        SSL_shutdown(c->ssl);
+        shutdown_step(c);
     ERR_clear_error();
     c->draining = true;
-    tls_conn_flush(c);
-    if (!c->send_posted)
-        tls_conn_close(c, c->error);
+    drain_step(c);
 }
 
 void tls_conn_close(struct tls_conn *c, int error)

@@ -45,6 +45,7 @@ struct tls_conn {
     bool recv_posted, send_posted, task_queued;
     bool eof;                       /* the peer will send no more */
     bool draining;                  /* our last bytes (and close_notify) are going out */
+    bool shutdown_paused;           /* SSL_shutdown's job is paused: only SSL_shutdown resumes it */
     bool closing;                   /* tls_conn_close was called */
     int error;                      /* the first failure, for the application's counters */
 };

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "errors.h"
+#include "kcipher.h"
+#include "kdigest.h"
 
 struct rc_actx *rc_actx_wrap(const struct rc_alg *alg, void *inner)
 {
@@ -40,6 +42,8 @@ void rc_actx_drop(void *p)
     if (w == NULL || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
         return;
     ((void (*)(void *))rc_alg_fn(w->alg, w->alg->op->free_id))(w->inner);
+    rc_kcipher_free(w->k);
+    rc_kdigest_free(w->d);
     free(w);
 }
 
@@ -58,12 +62,21 @@ bool rc_actx_usable(struct rc_actx *w)
 
 void *rc_actx_dup_fwd(void *p)
 {
-    struct rc_actx *w = p;
+    struct rc_actx *w = p, *d;
 
     if (!rc_actx_usable(w))
         return NULL;
-    return rc_actx_wrap(w->alg,
-                        ((void *(*)(void *))rc_alg_fn(w->alg, w->alg->op->dup_id))(w->inner));
+    d = rc_actx_wrap(w->alg, ((void *(*)(void *))rc_alg_fn(w->alg, w->alg->op->dup_id))(w->inner));
+    if (d == NULL)
+        return NULL;
+    d->enc = w->enc;
+    if ((w->k != NULL && (d->k = rc_kcipher_dup(w->k)) == NULL)
+        || (w->d != NULL && (d->d = rc_kdigest_dup(w->d)) == NULL)) {
+        rc_actx_drop(d);
+        rc_err_raise(RC_R_NO_MEMORY, "context");
+        return NULL;
+    }
+    return d;
 }
 
 int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading, size_t *outlen)
@@ -179,8 +192,10 @@ static const OSSL_PARAM *slot_table(int n, int role, void *ctx, void *provctx)
 
 SLOT(0) SLOT(1) SLOT(2) SLOT(3) SLOT(4) SLOT(5)
 SLOT(6) SLOT(7) SLOT(8) SLOT(9) SLOT(10) SLOT(11)
+SLOT(12) SLOT(13) SLOT(14) SLOT(15)
 
 const struct rc_slot_fns rc_slot_fns[RC_SLOTS] = {
     SLOT_FNS(0), SLOT_FNS(1), SLOT_FNS(2), SLOT_FNS(3), SLOT_FNS(4),  SLOT_FNS(5),
     SLOT_FNS(6), SLOT_FNS(7), SLOT_FNS(8), SLOT_FNS(9), SLOT_FNS(10), SLOT_FNS(11),
+    SLOT_FNS(12), SLOT_FNS(13), SLOT_FNS(14), SLOT_FNS(15),
 };

@@ -14,6 +14,9 @@
 #include "algs.h"
 #include "op.h"
 
+struct rc_kcipher;
+struct rc_kdigest;
+
 struct rc_actx {
     const struct rc_alg *alg;
     void *inner;                 /* the default provider's context */
@@ -25,6 +28,8 @@ struct rc_actx {
      */
     atomic_bool stuck;
     bool enc;                    /* ciphers: set up to encrypt */
+    struct rc_kcipher *k;        /* ciphers the kernel has: its form's state (kcipher.h) */
+    struct rc_kdigest *d;        /* digests and HMAC: the message kept for the kernel (kdigest.h) */
 };
 
 /* False, with an error raised, when w is stuck. */
@@ -54,7 +59,7 @@ struct rc_slot_fns {
     rc_fn table[RC_TABLES];
 };
 
-#define RC_SLOTS 12
+#define RC_SLOTS 16
 extern const struct rc_slot_fns rc_slot_fns[RC_SLOTS];
 extern struct rc_alg rc_wrapped[RC_SLOTS];
 

@@ -13,16 +13,22 @@
  * runtime. Everything else of the default provider's is offered unchanged.
  */
 struct rc_alg rc_wrapped[RC_SLOTS] = {
-    { &rc_op_signature, "RSA", RC_ALG_CHECK_PUBLIC, { 0 } },
-    { &rc_op_signature, "ECDSA", 0, { 0 } },
-    { &rc_op_signature, "ED25519", 0, { 0 } },
-    { &rc_op_asym_cipher, "RSA", 0, { 0 } },
-    { &rc_op_keyexch, "ECDH", 0, { 0 } },
-    { &rc_op_keyexch, "X25519", 0, { 0 } },
-    { &rc_op_keymgmt, "X25519", 0, { 0 } },
-    { &rc_op_cipher, "AES-128-GCM", 0, { 0 } },
-    { &rc_op_cipher, "AES-256-GCM", 0, { 0 } },
-    { &rc_op_cipher, "ChaCha20-Poly1305", 0, { 0 } },
+    { &rc_op_signature, "RSA", RC_ALG_CHECK_PUBLIC, NULL, { 0 } },
+    { &rc_op_signature, "ECDSA", 0, NULL, { 0 } },
+    { &rc_op_signature, "ED25519", 0, NULL, { 0 } },
+    { &rc_op_asym_cipher, "RSA", 0, NULL, { 0 } },
+    { &rc_op_keyexch, "ECDH", 0, NULL, { 0 } },
+    { &rc_op_keyexch, "X25519", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "X25519", 0, NULL, { 0 } },
+    { &rc_op_cipher, "AES-128-GCM", 0, "gcm(aes)", { 0 } },
+    { &rc_op_cipher, "AES-256-GCM", 0, "gcm(aes)", { 0 } },
+    { &rc_op_cipher, "ChaCha20-Poly1305", 0, "rfc7539(chacha20,poly1305)", { 0 } },
+    { &rc_op_cipher, "AES-128-CBC", 0, "cbc(aes)", { 0 } },
+    { &rc_op_cipher, "AES-256-CBC", 0, "cbc(aes)", { 0 } },
+    { &rc_op_digest, "SHA2-256", 0, "sha256", { 0 } },
+    { &rc_op_digest, "SHA2-384", 0, "sha384", { 0 } },
+    { &rc_op_digest, "SHA2-512", 0, "sha512", { 0 } },
+    { &rc_op_mac, "HMAC", 0, NULL, { 0 } },
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -57,11 +57,12 @@ struct rc_alg {
     const struct rc_opdesc *op;
     const char *name;            /* the default provider's first name for it */
     unsigned int flags;
+    const char *kernel;          /* the kernel's name for it (kcipher.h), or NULL */
     rc_fn fn[RC_FN_MAX];
 };
 
 extern const struct rc_opdesc rc_op_signature, rc_op_asym_cipher, rc_op_keyexch,
-    rc_op_cipher, rc_op_keymgmt;
+    rc_op_cipher, rc_op_keymgmt, rc_op_digest, rc_op_mac;
 
 /*
  * The algorithms of operation_id, built once from the default provider's

@@ -26,6 +26,7 @@ struct op_req {
     pthread_t caller;            /* errors raised on another thread travel home */
     int nerr;
     struct carried err[CARRIED_MAX];
+    struct rc_kernel_op kop;
     size_t buflen;
     unsigned char buf[];         /* the input, then room for the output */
 };
@@ -95,6 +96,37 @@ size_t rc_op_min_offload_bytes(void)
     return rc_info(&info) == 0 ? info.min_offload_bytes : SIZE_MAX;
 }
 
+/*
+ * Without a core, the kernel's form runs on this thread's own ring, in place:
+ * no request, no copies (ringcrypt.h, rc_kernel_run). 1 or 0 as OpenSSL
+ * expects, or -1 when the kernel does not take it here.
+ */
+static int run_here(struct rc_op *op)
+{
+    struct rc_kernel_op k = *op->kernel;
+    int rc;
+
+    k.in = op->in;
+    k.inlen = op->inlen;
+    k.out = op->out;
+    k.outsize = op->outsize;
+    rc = rc_kernel_run(&k);
+    if (rc == 0) {
+        op->by_kernel = true;
+        op->outlen = k.outlen;
+        return 1;
+    }
+    if (rc == -EBADMSG) {
+        op->kernel_said_no = true;
+        return 0;
+    }
+    if (rc != -ETIMEDOUT)
+        return -1;
+    /* The kernel let go of the buffers before it answered: nothing is left running. */
+    rc_err_raise_errno(ETIMEDOUT);
+    return 0;
+}
+
 int rc_op_run(struct rc_op *op, bool worth_offloading)
 {
     struct rc_req *req = NULL;
@@ -105,6 +137,8 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
 
     if (!worth_offloading || ASYNC_get_current_job() == NULL)
         return op->exec(op);
+    if (op->kernel != NULL && rc_core_current() == NULL && (rc = run_here(op)) >= 0)
+        return rc;
 
     if (op->inlen > RC_OP_MAX_BYTES || op->outsize > RC_OP_MAX_BYTES) {
         rc_err_raise(RC_R_TOO_LARGE, "%zu bytes in, %zu out", op->inlen, op->outsize);
@@ -131,10 +165,29 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
     r->op.out = op->out == NULL ? NULL : in_place ? r->buf : r->buf + op->inlen;
     if (op->hold != NULL)
         op->hold(op->obj);
+    if (op->kernel != NULL) {
+        r->op.kernel = &r->kop; /* the caller's may not outlive it */
+        r->kop = *op->kernel;
+        r->kop.in = r->op.in;
+        r->kop.inlen = r->op.inlen;
+        r->kop.out = r->op.out;
+        r->kop.outsize = r->op.outsize;
+        /* A form the kernel cannot take leaves the call to exec. */
+        (void)rc_req_set_kernel(req, &r->kop);
+    }
 
     rc = rc_offload(req);
+    if (rc == -EBADMSG) {
+        op->kernel_said_no = true;
+        rc = 0;
+        goto out;
+    }
     if (rc == 0 || rc == -EPROTO) {
         raise_carried(r);
+        if (r->kop.by_kernel) {
+            op->by_kernel = true;
+            r->op.outlen = r->kop.outlen;
+        }
         /* In place, a result may sit after a header it did not count (TLS 1.2's explicit IV). */
         if (rc == 0 && op->out != NULL)
             memcpy(op->out, r->op.out,

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ringcrypt.h"
+
 struct rc_op {
     /* The call itself: 1 or 0 (OpenSSL's convention), errors on this thread's queue. */
     int (*exec)(struct rc_op *op);
@@ -27,6 +29,16 @@ struct rc_op {
     int arg;                     /* its extra argument (an RSA padding mode) */
     void *made;                  /* an object exec made (a generated key) */
     void (*made_free)(void *made, void *obj);
+    /*
+     * The same call in the kernel's form, or NULL: its key, direction, IV and
+     * AAD length (in, out and their sizes are op's). Where the runtime runs
+     * it in the kernel, exec is not called; otherwise exec reads in without
+     * its first skip and last trail bytes (the AAD and tag the kernel takes).
+     */
+    const struct rc_kernel_op *kernel;
+    size_t skip, trail;
+    bool by_kernel;              /* the kernel made the answer */
+    bool kernel_said_no;         /* the kernel refused the call (a tag mismatch); nothing raised */
 };
 
 /* Larger inputs or outputs are refused: a request holds copies of both. */

@@ -1,7 +1,9 @@
 /*
- * AEAD ciphers (AES-128/256-GCM, ChaCha20-Poly1305): data calls with at
- * least min_offload_bytes of input go through the runtime, smaller ones stay
- * on the caller, where a request would cost more than the cipher.
+ * Ciphers (AES-128/256-GCM, ChaCha20-Poly1305, AES-128/256-CBC): data calls
+ * with at least min_offload_bytes of input go through the runtime, smaller
+ * ones stay on the caller, where a request would cost more than the cipher.
+ * Where the runtime uses the kernel's AF_ALG ciphers, the data calls they fit
+ * take the kernel's form (kcipher.h).
  *
  * Decryption keeps EVP's contract: update hands out plaintext that final then
  * authenticates, and a failed final is the caller's signal to discard it (TLS
@@ -13,9 +15,9 @@
 
 #include "actx.h"
 #include "errors.h"
+#include "kcipher.h"
 
-#define INNER(w, type, ID)                                                       \
-    ((OSSL_FUNC_cipher_##type##_fn *)rc_alg_fn((w)->alg, OSSL_FUNC_CIPHER_##ID))
+#define INNER RC_CIPHER_FN
 
 static int encrypt_init(void *c, const unsigned char *key, size_t keylen,
                         const unsigned char *iv, size_t ivlen, const OSSL_PARAM p[])
@@ -25,7 +27,10 @@ static int encrypt_init(void *c, const unsigned char *key, size_t keylen,
     w->enc = true;
     if (!rc_actx_usable(w))
         return 0;
-    return INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p);
+    if (!rc_kcipher_set_params(w, p))
+        return 0;
+    return INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p)
+           && rc_kcipher_init(w, key, keylen, iv, ivlen);
 }
 
 static int decrypt_init(void *c, const unsigned char *key, size_t keylen,
@@ -36,7 +41,10 @@ static int decrypt_init(void *c, const unsigned char *key, size_t keylen,
     w->enc = false;
     if (!rc_actx_usable(w))
         return 0;
-    return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p);
+    if (!rc_kcipher_set_params(w, p))
+        return 0;
+    return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p)
+           && rc_kcipher_init(w, key, keylen, iv, ivlen);
 }
 
 /*
@@ -54,18 +62,26 @@ static int final(void *c, unsigned char *out, size_t *outl, size_t outsize)
 {
     struct rc_actx *w = c;
     unsigned long last = ERR_peek_last_error();
+    int rc;
 
     if (!rc_actx_usable(w))
         return 0;
+    rc = rc_kcipher_final(w, outl);
+    if (rc >= 0)
+        return rc;
     return INNER(w, final, FINAL)(w->inner, out, outl, outsize) || said_no(w, last);
 }
 
 static int get_ctx_params(void *c, OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
+    int rc;
 
     if (!rc_actx_usable(w))
         return 0;
+    rc = rc_kcipher_get_params(w, p);
+    if (rc >= 0)
+        return rc;
     return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
 }
 
@@ -75,18 +91,20 @@ static int set_ctx_params(void *c, const OSSL_PARAM p[])
 
     if (!rc_actx_usable(w))
         return 0;
-    return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
+    return rc_kcipher_set_params(w, p) && INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
 }
 
 enum { UPDATE, ONESHOT };
 
-static int exec_data(struct rc_op *op)
+int rc_cipher_exec(struct rc_op *op)
 {
     struct rc_actx *w = op->obj;
     unsigned long last = ERR_peek_last_error();
+    const unsigned char *in = op->in + op->skip;
+    size_t inl = op->inlen - op->skip - op->trail;
     int ok = op->kind == UPDATE
-        ? INNER(w, update, UPDATE)(w->inner, op->out, &op->outlen, op->outsize, op->in, op->inlen)
-        : INNER(w, cipher, CIPHER)(w->inner, op->out, &op->outlen, op->outsize, op->in, op->inlen);
+        ? INNER(w, update, UPDATE)(w->inner, op->out, &op->outlen, op->outsize, in, inl)
+        : INNER(w, cipher, CIPHER)(w->inner, op->out, &op->outlen, op->outsize, in, inl);
 
     /* The one-shot TLS record call authenticates: its failure is a tag mismatch. */
     return ok || (op->kind == ONESHOT && said_no(w, last));
@@ -97,7 +115,7 @@ static int run_data(struct rc_actx *w, int kind, unsigned char *out, size_t *out
 {
     /* Stream ciphers write what they read; the slack covers any block rounding. */
     struct rc_op op = {
-        .exec = exec_data, .kind = kind, .in = in, .inlen = inl, .out = out,
+        .exec = rc_cipher_exec, .kind = kind, .in = in, .inlen = inl, .out = out,
         .outsize = outsize < inl + 64 ? outsize : inl + 64,
     };
     /* Calls that write nothing (AAD, a final through cipher) need no request. */
@@ -109,12 +127,27 @@ static int run_data(struct rc_actx *w, int kind, unsigned char *out, size_t *out
 static int update(void *c, unsigned char *out, size_t *outl, size_t outsize,
                   const unsigned char *in, size_t inl)
 {
+    struct rc_actx *w = c;
+    int rc;
+
+    if (!rc_actx_usable(w))
+        return 0;
+    if (out == NULL) {
+        if (!rc_kcipher_aad(w, in, inl))
+            return 0;
+    } else {
+        rc = rc_kcipher_update(w, out, outl, outsize, in, inl);
+        if (rc >= 0)
+            return rc;
+    }
     return run_data(c, UPDATE, out, outl, outsize, in, inl);
 }
 
 static int cipher(void *c, unsigned char *out, size_t *outl, size_t outsize,
                   const unsigned char *in, size_t inl)
 {
+    if (!rc_actx_usable(c) || !rc_kcipher_software(c))
+        return 0;
     return run_data(c, ONESHOT, out, outl, outsize, in, inl);
 }
 

@@ -16,7 +16,6 @@
 #include "testing.h"
 
 #define WORKER_SQ 256
-#define REAP_BATCH 64
 #define WORKER_SPIN_US 50
 
 struct rc_worker {
@@ -174,24 +173,6 @@ static void on_doorbell(struct rc_event *ev, int res, unsigned int flags)
     run_inbox(w);
 }
 
-static void reap(struct rc_worker *w)
-{
-    struct io_uring_cqe *cqes[REAP_BATCH];
-    struct rc_event *evs[REAP_BATCH];
-    int res[REAP_BATCH];
-    unsigned int n;
-
-    while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, REAP_BATCH)) > 0) {
-        for (unsigned int i = 0; i < n; i++) {
-            evs[i] = (struct rc_event *)(uintptr_t)cqes[i]->user_data;
-            res[i] = cqes[i]->res;
-        }
-        io_uring_cq_advance(&w->ring, n);
-        for (unsigned int i = 0; i < n; i++)
-            rc_event_fn(evs[i])(evs[i], res[i], 0);
-    }
-}
-
 /*
  * Just done, a worker polls briefly before sleeping: at low concurrency the
  * next request comes one round trip later, and picking up a polling worker
@@ -233,10 +214,10 @@ static void *worker_main(void *arg)
     while (!atomic_load(&w->pool->stopping)) {
         if (!poll_for_work(w))
             io_uring_submit_and_wait(&w->ring, 1);
-        reap(w);
+        rc_ring_reap(&w->ring);
     }
     /* Answer whatever is left with -ESHUTDOWN, then let the answers out. */
-    reap(w);
+    rc_ring_reap(&w->ring);
     run_inbox(w);
     io_uring_submit(&w->ring);
     return NULL;

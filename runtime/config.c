@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ struct key {
     size_t offset;
 };
 
-static const char *const backends[] = { "auto", "worker", "inline", NULL };
+static const char *const backends[] = { "auto", "worker", "inline", "afalg", NULL };
 static const char *const booleans[] = { "0", "1", NULL };
 
 static const struct key keys[] = {
@@ -35,6 +36,8 @@ static const struct key keys[] = {
       offsetof(struct rc_config, min_offload_bytes) },
     { "spin_us", "RINGCRYPT_SPIN_US", KEY_UINT, 0, 100000, NULL,
       offsetof(struct rc_config, spin_us) },
+    { "kernel_sockets", "RINGCRYPT_KERNEL_SOCKETS", KEY_UINT, 2, 65536, NULL,
+      offsetof(struct rc_config, kernel_sockets) },
     { "force_eventfd", "RINGCRYPT_FORCE_EVENTFD", KEY_CHOICE, 0, 0, booleans,
       offsetof(struct rc_config, force_eventfd) },
     { "stats", "RINGCRYPT_STATS", KEY_PATH, 0, 0, NULL,
@@ -155,8 +158,9 @@ int rc_config_load(struct rc_config *cfg, char *err, size_t errlen)
     cfg->workers = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned int)cpus;
     cfg->timeout_ms = 5000;
     cfg->max_inflight = 1024;
-    cfg->min_offload_bytes = RC_DEFAULT_MIN_OFFLOAD_BYTES;
+    cfg->min_offload_bytes = UINT_MAX; /* "not given": its default depends on the backend */
     cfg->spin_us = RC_DEFAULT_SPIN_US;
+    cfg->kernel_sockets = RC_DEFAULT_KERNEL_SOCKETS;
 
     for (size_t i = 0; i < NKEYS; i++)
         if (stored[i] != NULL && apply(&keys[i], keys[i].name, stored[i], cfg, err, errlen) != 0)
@@ -182,5 +186,8 @@ int rc_config_load(struct rc_config *cfg, char *err, size_t errlen)
         if (apply(k, k->env, eq + 1, cfg, err, errlen) != 0)
             return -EINVAL;
     }
+    /* Asked for the kernel's ciphers, symmetric calls go there whatever their size. */
+    if (cfg->min_offload_bytes == UINT_MAX)
+        cfg->min_offload_bytes = cfg->backend == RC_BACKEND_AFALG ? 0 : RC_DEFAULT_MIN_OFFLOAD_BYTES;
     return 0;
 }

@@ -9,6 +9,7 @@ enum rc_backend_kind {
     RC_BACKEND_AUTO,
     RC_BACKEND_WORKER,
     RC_BACKEND_INLINE,
+    RC_BACKEND_AFALG,
 };
 
 /*
@@ -25,6 +26,13 @@ enum rc_backend_kind {
  */
 #define RC_DEFAULT_SPIN_US 500
 
+/*
+ * Kernel sockets (AF_ALG key and operation sockets) a core or worker keeps
+ * open at most; past it, idle ones of other keys are closed, else the
+ * operation waits for one to free.
+ */
+#define RC_DEFAULT_KERNEL_SOCKETS 256
+
 struct rc_config {
     unsigned int backend; /* enum rc_backend_kind */
     unsigned int workers;
@@ -32,6 +40,7 @@ struct rc_config {
     unsigned int max_inflight;
     unsigned int min_offload_bytes; /* AEAD calls below this run on the caller */
     unsigned int spin_us;           /* busy-poll budget before sleeping, where a CPU is free */
+    unsigned int kernel_sockets;    /* AF_ALG sockets per core or worker */
     unsigned int force_eventfd;
     char stats_path[4096];
 };

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "backend_afalg.h"
 #include "backend_worker.h"
 #include "clock.h"
 #include "ring.h"
@@ -49,6 +50,28 @@ void rc_core_answer(struct rc_core *core, struct rc_req *req)
     core->in_backend--;
     rc_req_finish(req, rc_req_result(req), RC_FINISH_WAKE);
     rc_req_put(req);
+}
+
+static void on_kernel_done(void *owner, struct rc_req *req, int result)
+{
+    /* Refused a socket after waiting for one: the work function does it, on a worker. */
+    if (req->kernel_refused && !((struct rc_core *)owner)->destroying && rc_worker_submit(req) == 0)
+        return;
+    rc_req_set_result(req, result);
+    rc_core_answer(owner, req);
+}
+
+int rc_core_kernel_submit(struct rc_core *core, struct rc_req *req)
+{
+    int rc = -ENOMEM;
+
+    if (core->kpool == NULL)
+        core->kpool = rc_kpool_new(&core->ring, core->doorbell.efd,
+                                   rc_runtime_config()->kernel_sockets, on_kernel_done, core);
+    if (core->kpool != NULL)
+        rc = rc_kpool_start(core->kpool, req);
+    /* Refused here (descriptors, memory): a worker tries its own sockets, else the work function. */
+    return rc == 0 ? 0 : rc_worker_submit(req);
 }
 
 static void on_reply(struct rc_event *ev, int res, unsigned int flags)
@@ -224,7 +247,8 @@ static int run_tasks(struct rc_core *core)
 
 static bool internal_event(const struct rc_event *ev)
 {
-    return ev->fn == on_reply || ev->fn == on_doorbell || ev->fn == rc_worker_on_exec_fail;
+    return ev->fn == on_reply || ev->fn == on_doorbell || ev->fn == rc_worker_on_exec_fail
+           || rc_kernel_event(ev);
 }
 
 static int reap(struct rc_core *core)
@@ -385,6 +409,9 @@ int rc_core_run(struct rc_core *core, int timeout_ms)
         handled += reap(core);
         handled += expire(core);
     }
+    /* Keys that retired meanwhile (their last user woke this core): their sockets go now. */
+    if (core->kpool != NULL)
+        rc_kpool_sweep(core->kpool);
     core->in_run = false;
     if (core->wake_fd >= 0) {
         /* A polling loop comes back only if the fd says so: send what handlers queued. */
@@ -528,7 +555,9 @@ static void orphan_limbo(struct rc_core *core)
 
         /* Unlinked first: once orphaned, the backend may free it at any moment. */
         rc_list_remove(l);
-        if (atomic_compare_exchange_strong(&req_of(l)->home, &expected, RC_HOME_ORPHAN))
+        /* The kernel answers on this very ring: reaped below, like answers on their way. */
+        if (!req_of(l)->in_kernel
+            && atomic_compare_exchange_strong(&req_of(l)->home, &expected, RC_HOME_ORPHAN))
             core->in_backend--;
         else
             rc_list_append(&sending, l);
@@ -551,6 +580,10 @@ void rc_core_destroy(struct rc_core *core)
         cancel_list(&core->blocked, NULL);
         cancel_list(&core->handed, NULL);
         cancel_list(&core->pending, &core->limbo);
+        if (core->kpool != NULL) {
+            rc_kpool_cancel_waiting(core->kpool, -ECANCELED);
+            rc_kpool_cancel_running(core->kpool);
+        }
         /* Whatever is still queued goes out, and refusals come back, before orphaning. */
         io_uring_submit_and_get_events(&core->ring);
         reap(core);
@@ -567,6 +600,7 @@ void rc_core_destroy(struct rc_core *core)
         }
         rc_stats_retire(&core->stats);
     }
+    rc_kpool_free(core->kpool);
     if (tls_core == core) {
         tls_core = NULL;
         rc_tls_counters = NULL;

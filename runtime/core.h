@@ -37,6 +37,8 @@ struct rc_core {
     /* The time at the start of this turn: deadlines of the turn's offloads count from it. */
     uint64_t turn_ns;
 
+    struct rc_kpool *kpool; /* its kernel sockets, made on first use */
+
     int wake_fd; /* rc_core_fd, made on first use: registered with the ring; -1 until then */
     bool in_run;
     bool destroying;
@@ -59,6 +61,9 @@ void rc_core_unblock(struct rc_req *req);
 void rc_core_track(struct rc_core *core, struct rc_req *req);
 /* The backend gave it back without an answer (submit failed). */
 void rc_core_untrack(struct rc_core *core, struct rc_req *req);
+
+/* Runs req's kernel form on the core's ring: 0 or -errno (nothing started). */
+int rc_core_kernel_submit(struct rc_core *core, struct rc_req *req);
 
 /* Core thread: the backend's answer for req arrived; completes and drops the backend's ref. */
 void rc_core_answer(struct rc_core *core, struct rc_req *req);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/async.h>
 
+#include "backend_afalg.h"
 #include "backend_worker.h"
 #include "clock.h"
 #include "core.h"
@@ -88,7 +89,8 @@ static int submit(struct rc_req *req)
             goto undo_ref;
         req->phase = RC_PHASE_SUBMITTED;
     }
-    rc = rc_worker_submit(req);
+    rc = req->mode == RC_MODE_CORE && rc_kernel_takes(req) ? rc_core_kernel_submit(req->core, req)
+                                                            : rc_worker_submit(req);
     if (rc != 0)
         goto undo;
     if (req->mode == RC_MODE_CORE)
@@ -132,13 +134,19 @@ static void back_pressure(struct rc_req *req, ASYNC_WAIT_CTX *wctx)
         rc_waiter_wake(req->waiter, req->mode, RC_WAKE_RETRY);
 }
 
-static int run_inline(struct rc_req *req)
+/* Done on the caller's thread: by its work function, or by the kernel with result. */
+static int ran_here(struct rc_req *req, int result)
 {
     req->mode = RC_MODE_SYNC;
-    req->outcome = req->fn(req->ctx);
+    req->outcome = result;
     atomic_store_explicit(&req->done, 1, memory_order_relaxed);
     rc_stat_inc(RC_ST_INLINE);
     return req->outcome;
+}
+
+static int run_inline(struct rc_req *req)
+{
+    return ran_here(req, req->fn(req->ctx));
 }
 
 static enum rc_mode choose_mode(ASYNC_WAIT_CTX *wctx, struct rc_core *core)
@@ -166,6 +174,10 @@ int rc_offload(struct rc_req *req)
     job = ASYNC_get_current_job();
     if (job == NULL || rc_runtime_inline())
         return run_inline(req);
+    /* Without a core, the kernel's operations run on this thread's own ring (kernel_local.c). */
+    if (rc_core_current() == NULL && rc_kernel_takes(req)
+        && rc_kernel_run_here(req, rc_runtime_config()->timeout_ms, &rc) == 0)
+        return ran_here(req, rc);
     wctx = ASYNC_get_wait_ctx(job);
     req->mode = choose_mode(wctx, rc_core_current());
     w = rc_waiter_bind(wctx, req->mode == RC_MODE_FD);

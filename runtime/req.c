@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "backend_afalg.h"
 #include "waiter.h"
 
 struct rc_req *rc_req_new(rc_work_fn fn, size_t ctx_size, void (*release)(void *ctx))
@@ -39,6 +40,7 @@ void rc_req_put(struct rc_req *req)
 {
     if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) != 1)
         return;
+    rc_kstate_free(req->kernel);
     if (req->release != NULL)
         req->release(req->ctx);
     OPENSSL_cleanse(req->ctx, req->ctx_size);

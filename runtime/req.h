@@ -44,6 +44,7 @@ enum rc_phase {
 
 struct rc_waiter;
 struct rc_core;
+struct rc_kstate;
 
 struct rc_req {
     struct rc_event ev_exec;       /* worker ring: the request arrived */
@@ -54,6 +55,7 @@ struct rc_req {
     struct rc_link link;           /* one of its core's lists, or the watchdog's */
 
     rc_work_fn fn;
+    struct rc_kstate *kernel; /* its kernel form (rc_req_set_kernel), or NULL */
     void (*release)(void *ctx);
     size_t ctx_size;
 
@@ -68,6 +70,8 @@ struct rc_req {
     enum rc_phase phase; /* the job's side; its thread only */
     bool has_slot;       /* holds a slot under the in-flight limit */
     bool watched;        /* on the watchdog's list (under its lock) */
+    bool in_kernel;      /* its kernel operation is on its core's ring: the core must reap it */
+    bool kernel_refused; /* queued for a kernel socket, then refused one: the work function's */
     struct rc_core *core;
     struct rc_waiter *waiter;
     unsigned int fork_gen; /* the process it was offloaded in (see rc_fork_gen) */

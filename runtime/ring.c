@@ -5,6 +5,10 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "req.h"
+
+#define REAP_BATCH 64
+
 static const struct {
     unsigned int flags;
     const char *name;
@@ -95,4 +99,25 @@ bool rc_ring_has_msg_ring(void)
 
     pthread_once(&once, probe_msg_ring);
     return msg_ring_ok;
+}
+
+void rc_ring_reap(struct io_uring *ring)
+{
+    struct io_uring_cqe *cqes[REAP_BATCH];
+    struct rc_event *evs[REAP_BATCH];
+    int res[REAP_BATCH];
+    unsigned int n;
+
+    while ((n = io_uring_peek_batch_cqe(ring, cqes, REAP_BATCH)) > 0) {
+        unsigned int k = 0;
+
+        for (unsigned int i = 0; i < n; i++) {
+            evs[k] = (struct rc_event *)(uintptr_t)cqes[i]->user_data;
+            res[k] = cqes[i]->res;
+            k += evs[k] != NULL;
+        }
+        io_uring_cq_advance(ring, n);
+        for (unsigned int i = 0; i < k; i++)
+            rc_event_fn(evs[i])(evs[i], res[i], 0);
+    }
 }

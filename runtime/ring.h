@@ -21,4 +21,11 @@ bool rc_ring_has_msg_ring(void);
 /* An SQE; a full submission queue is flushed first. NULL if the ring refuses. */
 struct io_uring_sqe *rc_ring_sqe(struct io_uring *ring);
 
+/*
+ * Dispatches every CQE ready on ring to the rc_event its user_data points to
+ * (0 is skipped). CQEs are released before their handlers run, so handlers
+ * may submit and reap freely.
+ */
+void rc_ring_reap(struct io_uring *ring);
+
 #endif

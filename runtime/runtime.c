@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_afalg.h"
 #include "backend_worker.h"
 #include "core.h"
 #include "offload.h"
@@ -98,6 +99,9 @@ static int start_locked(void)
         }
         rt.hooks_installed = true;
     }
+    rc = rc_kernel_probe(&rt.cfg, rt.error, sizeof(rt.error));
+    if (rc != 0)
+        goto fail;
     if (rt.cfg.backend != RC_BACKEND_INLINE) {
         rc = rc_workers_start(&rt.cfg);
         if (rc != 0) {
@@ -163,7 +167,9 @@ int rc_info(struct rc_info *out)
 
     if (rc != 0)
         return rc;
-    out->backend = rt.cfg.backend == RC_BACKEND_INLINE ? "inline" : "worker";
+    out->backend = rt.cfg.backend == RC_BACKEND_INLINE  ? "inline"
+                   : rc_kernel_algs_in_use()[0] != '\0' ? "afalg"
+                                                         : "worker";
     out->transport = rt.cfg.backend == RC_BACKEND_INLINE ? "none"
                      : rc_workers_use_msg_ring()          ? "msg_ring"
                                                           : "eventfd";
@@ -173,6 +179,8 @@ int rc_info(struct rc_info *out)
     out->timeout_ms = rt.cfg.timeout_ms;
     out->min_offload_bytes = rt.cfg.min_offload_bytes;
     out->spin_us = rt.cfg.spin_us;
+    out->kernel_algs = rc_kernel_algs_in_use();
+    out->kernel_sockets = rt.cfg.kernel_sockets;
     return 0;
 }
 

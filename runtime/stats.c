@@ -28,6 +28,8 @@ static const struct {
     [RC_ST_ERRORS] = { "errors", offsetof(struct rc_stats, errors) },
     [RC_ST_TIMEOUTS] = { "timeouts", offsetof(struct rc_stats, timeouts) },
     [RC_ST_INLINE] = { "inline", offsetof(struct rc_stats, inline_ops) },
+    [RC_ST_KERNEL] = { "kernel", offsetof(struct rc_stats, kernel_ops) },
+    [RC_ST_KERNEL_WAITS] = { "kernel_waits", offsetof(struct rc_stats, kernel_waits) },
 };
 
 static void add_into(uint64_t *acc, const struct rc_counters *c)

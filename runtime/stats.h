@@ -23,6 +23,8 @@ enum rc_stat {
     RC_ST_ERRORS,
     RC_ST_TIMEOUTS,
     RC_ST_INLINE,
+    RC_ST_KERNEL,
+    RC_ST_KERNEL_WAITS,
     RC_ST_COUNT
 };
 

@@ -139,7 +139,7 @@ INVALID(timeout_zero, "RINGCRYPT_TIMEOUT_MS=0", "range")
 INVALID(timeout_huge, "RINGCRYPT_TIMEOUT_MS=18446744073709551617", "range")
 INVALID(inflight_65537, "RINGCRYPT_MAX_INFLIGHT=65537", "range")
 INVALID(inflight_zero, "RINGCRYPT_MAX_INFLIGHT=0", "range")
-INVALID(backend_afalg, "RINGCRYPT_BACKEND=afalg", "inline")
+INVALID(backend_qat, "RINGCRYPT_BACKEND=qat", "afalg")
 INVALID(backend_empty, "RINGCRYPT_BACKEND=", "inline")
 INVALID(eventfd_yes, "RINGCRYPT_FORCE_EVENTFD=yes", "one of")
 INVALID(typo_worker, "RINGCRYPT_WORKER=2", "unknown")
@@ -285,7 +285,8 @@ static int config_set_errors(void)
     CHECK(names(rc_last_error(), "workers"), "\"%s\"", rc_last_error());
     CHECK_EQ(rc_config_set("workers", "two"), -EINVAL);
     CHECK_EQ(rc_config_set("max_inflight", "65537"), -EINVAL);
-    CHECK_EQ(rc_config_set("backend", "afalg"), -EINVAL);
+    CHECK_EQ(rc_config_set("backend", "qat"), -EINVAL);
+    CHECK_EQ(rc_config_set("kernel_sockets", "1"), -EINVAL);
     CHECK_EQ(rc_config_set("force_eventfd", "true"), -EINVAL);
     CHECK_EQ(rc_config_set("stats", ""), -EINVAL);
 
@@ -476,7 +477,7 @@ static const struct scenario scenarios[] = {
     BAD(timeout_huge),
     BAD(inflight_65537),
     BAD(inflight_zero),
-    BAD(backend_afalg),
+    BAD(backend_qat),
     BAD(backend_empty),
     BAD(eventfd_yes),
     BAD(typo_worker),

@@ -586,3 +586,24 @@ unsigned char *json_hex(const struct json *v, size_t *len)
     *len = v->len / 2;
     return buf;
 }
+
+void json_free_fields(struct json_bytes *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(f[i].p);
+        f[i].p = NULL;
+    }
+}
+
+bool json_hex_fields(const struct json *obj, const char *const *names, size_t n,
+                     struct json_bytes *f)
+{
+    for (size_t i = 0; i < n; i++) {
+        f[i].p = json_hex(json_get(obj, names[i]), &f[i].n);
+        if (f[i].p == NULL) {
+            json_free_fields(f, i);
+            return false;
+        }
+    }
+    return true;
+}

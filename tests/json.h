@@ -62,4 +62,15 @@ bool json_int(const struct json *v, long *out);
  */
 unsigned char *json_hex(const struct json *v, size_t *len);
 
+/* Bytes decoded from a hex member. */
+struct json_bytes {
+    unsigned char *p;
+    size_t n;
+};
+
+/* Decodes the hex members names[0..n) of obj into f: all of them (true) or none. */
+bool json_hex_fields(const struct json *obj, const char *const *names, size_t n,
+                     struct json_bytes *f);
+void json_free_fields(struct json_bytes *f, size_t n);
+
 #endif

@@ -70,7 +70,7 @@ RC_API const char *rc_last_error(void);
 
 /* What the runtime runs with (it starts it if needed). */
 struct rc_info {
-    const char *backend;    /* "worker" or "inline" */
+    const char *backend;    /* "worker", "inline", or "afalg" (the kernel's algorithms, workers for the rest) */
     const char *transport;  /* "msg_ring", "eventfd" or "none" (inline) */
     const char *ring_flags; /* the io_uring set-up flags this kernel took */
     unsigned int workers;
@@ -78,6 +78,8 @@ struct rc_info {
     unsigned int timeout_ms;
     unsigned int min_offload_bytes; /* symmetric calls below this stay inline */
     unsigned int spin_us;           /* busy-poll budget before sleeping (0: never) */
+    const char *kernel_algs;        /* the AF_ALG algorithms in use, space-separated ("": none) */
+    unsigned int kernel_sockets;    /* AF_ALG sockets (key and operation) per core or worker */
 };
 RC_API int rc_info(struct rc_info *out);
 
@@ -192,6 +194,89 @@ RC_API int rc_offload(struct rc_req *req);
 /* Drops the caller's reference. */
 RC_API void rc_req_free(struct rc_req *req);
 
+/* ---- kernel crypto (AF_ALG) ------------------------------------------- */
+
+/*
+ * Where the kernel offers them through AF_ALG, symmetric operations can run
+ * in the kernel instead of on a worker: on a core, as a linked SENDMSG and
+ * READ on the core's own ring, so the answer is a CQE there like any other.
+ * The algorithms, by their kernel names: "gcm(aes)",
+ * "rfc7539(chacha20,poly1305)", "cbc(aes)", "sha256", "sha384", "sha512",
+ * "hmac(sha256)", "hmac(sha384)". The runtime probes them at start-up;
+ * backend "afalg" requires AF_ALG, "auto" uses it where it is offered.
+ */
+
+/* 1 when the runtime runs alg in the kernel, 0 when not, -errno if it cannot start. */
+RC_API int rc_kernel_uses(const char *alg);
+
+/*
+ * An algorithm with its key (and, for AEADs, the tag size), shared by every
+ * request that uses it; the key is copied. Each core keeps its own kernel
+ * sockets for it, made on first use, closed and the copy wiped once the last
+ * reference is gone. Unkeyed hashes take no key (keylen 0). -ENOENT for an
+ * algorithm not in the list above, -EINVAL for a key or tag size the kernel
+ * would refuse, -ENOMEM.
+ */
+struct rc_key;
+RC_API int rc_key_new(const char *alg, const void *key, size_t keylen, unsigned int authsize,
+                      struct rc_key **out);
+RC_API void rc_key_free(struct rc_key *key);
+
+enum rc_kernel_dir {
+    RC_KERNEL_ENCRYPT,
+    RC_KERNEL_DECRYPT,
+    RC_KERNEL_DIGEST, /* hashes and HMACs */
+};
+
+/*
+ * One kernel operation. AEAD encryption reads AAD || plaintext and writes
+ * ciphertext || tag; decryption reads AAD || ciphertext || tag and writes the
+ * plaintext, or fails with -EBADMSG when the tag does not match (out is then
+ * zeroed: the kernel may have written plaintext before checking). CBC reads
+ * and writes whole blocks; a digest reads the message and writes the digest.
+ */
+struct rc_kernel_op {
+    struct rc_key *key;          /* the request holds a reference */
+    enum rc_kernel_dir dir;
+    unsigned char iv[16];
+    unsigned int ivlen;          /* 12 for the AEADs, 16 for CBC, 0 for digests */
+    unsigned int assoclen;       /* AEAD: AAD bytes at the start of in */
+    const unsigned char *in;
+    size_t inlen;
+    unsigned char *out;
+    size_t outsize;
+    size_t outlen;               /* written on success */
+    int by_kernel;               /* set to 1 when the kernel did it, 0 when the work function did */
+};
+
+/* Larger operations are left to the work function: AF_ALG takes an operation in one send. */
+#define RC_KERNEL_MAX_BYTES 65536
+
+/*
+ * Gives req a kernel form: offloaded through a backend that uses the kernel
+ * for op->key's algorithm, req runs as op in the kernel instead of running
+ * its work function (which stays the form for every other case: no ASYNC
+ * job, another backend, a kernel out of sockets). op and the buffers it
+ * points to must live in req's context; op is read here once, and later only
+ * outlen and by_kernel are written. 0; -EINVAL when op is malformed
+ * (lengths, IV size, an AEAD decryption with neither AAD nor data, whose tag
+ * the kernel would never check); -E2BIG above RC_KERNEL_MAX_BYTES.
+ * rc_offload then returns 0, -EBADMSG or another -errno for the kernel's
+ * answer.
+ */
+RC_API int rc_req_set_kernel(struct rc_req *req, struct rc_kernel_op *op);
+
+/*
+ * Runs op in the kernel now, on the calling thread, and waits for its answer
+ * there (up to timeout_ms): for threads without a core, where there is no
+ * loop to deliver a completion to. The kernel's software ciphers answer
+ * within the submission, so the wait is usually none; no request is made and
+ * op's buffers are used where they are. 0, -EBADMSG, -ETIMEDOUT (the
+ * operation cancelled), -EOPNOTSUPP when the runtime does not run op's
+ * algorithm in the kernel, or another -errno (malformed op, out of sockets).
+ */
+RC_API int rc_kernel_run(struct rc_kernel_op *op);
+
 /* ---- statistics -------------------------------------------------------- */
 
 struct rc_stats {
@@ -205,6 +290,8 @@ struct rc_stats {
     uint64_t errors;     /* completions with an error, timeouts included */
     uint64_t timeouts;   /* deadlines that expired */
     uint64_t inline_ops; /* work run on the caller's thread */
+    uint64_t kernel_ops; /* operations the kernel ran through AF_ALG */
+    uint64_t kernel_waits; /* kernel operations that waited for a free socket */
 };
 
 /* The counters of one core (readable from any thread). */
