@@ -36,6 +36,7 @@ struct rc_kcipher {
     size_t taglen;
     bool tag_set;                /* decryption: the tag to check */
     bool tag_ready;              /* encryption: the kernel's tag, for get_ctx_params */
+    bool finished;               /* the kernel finished a message the default provider never saw */
     unsigned char *kept;         /* the kernel call's input, in case the message goes on */
     size_t kept_len, kept_skip, kept_data;
 
@@ -108,7 +109,7 @@ int rc_kcipher_init(struct rc_actx *w, const unsigned char *key, size_t keylen,
         k->ivlen = k->have_iv ? ivlen : 0;
         memcpy(k->iv, iv, k->ivlen);
         memcpy(k->oiv, iv, k->ivlen);
-        k->soft = k->iv_stale = false;
+        k->soft = k->iv_stale = k->finished = false;
     } else if (!k->aead && k->have_iv) {
         /*
          * CBC starts again from the IV init gave (the default provider's own
@@ -163,12 +164,36 @@ int rc_kcipher_set_params(struct rc_actx *w, const OSSL_PARAM p[])
     return 1;
 }
 
+/*
+ * A message after one the kernel finished, with no new IV: the default
+ * provider's context never saw the first (only its AAD). GCM refuses, as the
+ * default provider does (a second message under one IV); ChaCha20-Poly1305
+ * starts over, as the default provider does: its context is set up afresh
+ * with the same IV, and the kernel's tag is stale.
+ */
+static int after_kernel_final(struct rc_actx *w)
+{
+    struct rc_kcipher *k = w->k;
+
+    if (!k->finished)
+        return 1;
+    if (strcmp(k->alg, "gcm(aes)") == 0)
+        return 0;
+    k->finished = k->tag_ready = false;
+    return w->enc ? RC_CIPHER_FN(w, encrypt_init, ENCRYPT_INIT)(w->inner, NULL, 0, k->iv, k->ivlen,
+                                                                NULL)
+                  : RC_CIPHER_FN(w, decrypt_init, DECRYPT_INIT)(w->inner, NULL, 0, k->iv, k->ivlen,
+                                                                NULL);
+}
+
 int rc_kcipher_aad(struct rc_actx *w, const unsigned char *in, size_t inl)
 {
     struct rc_kcipher *k = w->k;
 
     if (k == NULL || !k->aead || in == NULL)
         return 1;
+    if (!after_kernel_final(w))
+        return 0;
     /* AAD after data: the default provider, having seen the data, decides what it means. */
     if (k->data_seen || k->kept != NULL)
         return rc_kcipher_software(w);
@@ -362,6 +387,8 @@ int rc_kcipher_update(struct rc_actx *w, unsigned char *out, size_t *outl, size_
 
     if (k == NULL)
         return -1;
+    if (k->aead && !after_kernel_final(w))
+        return 0;
     if (k->kept != NULL)
         rc = -1;
     else
@@ -380,12 +407,15 @@ int rc_kcipher_final(struct rc_actx *w, size_t *outl)
         return -1;
     if (!k->aead)
         return sync_iv(w) ? -1 : 0;
+    if (!after_kernel_final(w))
+        return 0;
     /* A message is finished: the next one needs a new IV, as the default provider insists. */
     k->have_iv = false;
     if (k->kept == NULL)
         return -1;
     drop_kept(k);
     k->tag_ready = w->enc;
+    k->finished = true;
     *outl = 0;
     return 1;
 }
