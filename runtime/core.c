@@ -598,9 +598,10 @@ void rc_core_destroy(struct rc_core *core)
             if (core->in_backend == 0)
                 sched_yield();
         }
+        /* Not in a fork child: its keys' locks may have been held by a thread that did not come along. */
+        rc_kpool_free(core->kpool);
         rc_stats_retire(&core->stats);
     }
-    rc_kpool_free(core->kpool);
     if (tls_core == core) {
         tls_core = NULL;
         rc_tls_counters = NULL;

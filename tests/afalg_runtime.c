@@ -39,7 +39,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1368,12 +1367,5 @@ static const struct scenario scenarios[] = {
 
 int main(int argc, char **argv)
 {
-    int fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-    if (fd < 0) {
-        perror("socket(AF_ALG): this test runs only where the kernel has AF_ALG (tools/vm)");
-        return T_FAIL;
-    }
-    close(fd);
-    return t_main(argc, argv, scenarios);
+    return t_main_afalg(argc, argv, scenarios);
 }

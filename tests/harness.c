@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <libgen.h>
@@ -579,4 +580,16 @@ void t_stats_since(const struct rc_stats *before, struct rc_stats *delta)
     rc_stats_total(delta);
     for (size_t i = 0; i < sizeof(*delta) / sizeof(uint64_t); i++)
         d[i] -= b[i];
+}
+
+int t_main_afalg(int argc, char **argv, const struct scenario *scenarios)
+{
+    int fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        perror("socket(AF_ALG): this test runs only where the kernel has AF_ALG (tools/vm)");
+        return T_FAIL;
+    }
+    close(fd);
+    return t_main(argc, argv, scenarios);
 }

@@ -51,6 +51,12 @@ struct scenario {
  */
 int t_main(int argc, char **argv, const struct scenario *scenarios);
 
+/*
+ * t_main for the AF_ALG suite (build/vm-tests/), which runs only where the
+ * kernel has AF_ALG (the VM of tools/vm): without it, a failure, not a skip.
+ */
+int t_main_afalg(int argc, char **argv, const struct scenario *scenarios);
+
 /* ---- work to offload ---------------------------------------------------- */
 
 /* The context of every test request. */
