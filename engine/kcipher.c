@@ -341,7 +341,7 @@ static int cbc_update(struct rc_actx *w, unsigned char *out, size_t *outl, size_
 {
     struct rc_kcipher *k = w->k;
     /* A TLS record to send is padded here as the default provider would: pad bytes of pad - 1. */
-    bool record = k->tls >= TLS1_VERSION && w->enc && in == out;
+    bool record = k->tls >= TLS1_VERSION && w->enc && in == out && k->pad;
     size_t pad = record ? BLOCK - inl % BLOCK : 0, total = inl + pad, n, done = 0, last = 0;
     struct rc_kernel_op kt = { .dir = w->enc ? RC_KERNEL_ENCRYPT : RC_KERNEL_DECRYPT,
                                .ivlen = BLOCK };

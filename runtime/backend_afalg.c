@@ -67,6 +67,7 @@ static _Atomic unsigned int retire_gen;
 /* The kernel's sockets for one key in one pool. */
 struct kent {
     struct kent *next;
+    size_t max_send;            /* what one SENDMSG may carry: the operation sockets' send buffer */
     struct kent *holder_next;   /* in key->holders */
     struct rc_kpool *pool;
     struct rc_key *key;
@@ -80,6 +81,7 @@ struct rc_kpool {
     struct io_uring *ring;
     int wake_fd;             /* an eventfd the owner's ring listens to; -1: none */
     pthread_t thread;        /* its owner */
+    unsigned int fork_gen;   /* the process it belongs to: a fork child's copy is its parent's */
     void (*done)(void *owner, struct rc_req *req, int result);
     void *owner;
     unsigned int max_sockets, open, busy;
@@ -262,6 +264,9 @@ static void key_unuse(struct rc_key *k)
         atomic_fetch_add_explicit(&retire_gen, 1, memory_order_release);
         pthread_mutex_lock(&k->lock);
         for (struct kent *e = k->holders; e != NULL; e = e->holder_next) {
+            /* In a fork child, the parent's pools and their descriptors are not ours to touch. */
+            if (e->pool->fork_gen != rc_fork_gen)
+                continue;
             /* A thread's own pool has no loop to wake: swept here when this is its thread. */
             if (e->pool->wake_fd >= 0)
                 (void)!write(e->pool->wake_fd, &one, sizeof(one));
@@ -390,6 +395,7 @@ struct rc_kpool *rc_kpool_new(struct io_uring *ring, int wake_fd, unsigned int m
     p->ring = ring;
     p->wake_fd = wake_fd;
     p->thread = pthread_self();
+    p->fork_gen = rc_fork_gen;
     p->max_sockets = max_sockets;
     p->done = done;
     p->owner = owner;
@@ -501,6 +507,27 @@ static int out_of_fds(const struct rc_kpool *p, int err)
     return (err == -EMFILE || err == -ENFILE) && p->busy > 0 ? -EAGAIN : err;
 }
 
+/*
+ * What one SENDMSG on an operation socket may carry. The kernel takes no more
+ * than the socket's send buffer, less a page, and its linked READV cannot
+ * make room: a larger input is refused up front (the work function takes it)
+ * rather than cut short. The buffer is raised to fit RC_KERNEL_MAX_BYTES
+ * where the system allows (net.core.wmem_max).
+ */
+static size_t send_buffer(int fd)
+{
+    int want = 2 * RC_KERNEL_MAX_BYTES, got = 0;
+    socklen_t len = sizeof(got);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0 || (size_t)got < 2 * page)
+        return 1;
+    return ((size_t)got & ~(page - 1)) - page;
+}
+
+static void release(struct rc_kpool *p, struct rc_kstate *ks, bool clean);
+
 /* An operation socket for ks: 0, -EAGAIN when the pool is full, or -errno. */
 static int acquire(struct rc_kpool *p, struct rc_kstate *ks)
 {
@@ -540,11 +567,17 @@ static int acquire(struct rc_kpool *p, struct rc_kstate *ks)
     if (fd < 0)
         return out_of_fds(p, -errno);
     p->open++;
+    if (e->max_send == 0)
+        e->max_send = send_buffer(fd);
 got:
     e->busy++;
     p->busy++;
     ks->ent = e;
     ks->fd = fd;
+    if (ks->send_len > e->max_send) {
+        release(p, ks, true);
+        return -EMSGSIZE;
+    }
     return 0;
 }
 

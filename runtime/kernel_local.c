@@ -32,6 +32,9 @@ static void local_free(void *arg)
 {
     struct local *l = arg;
 
+    /* Another key's destructor at thread exit may still offload: it starts afresh. */
+    if (mine == l)
+        mine = NULL;
     rc_kpool_free(l->pool);
     io_uring_queue_exit(&l->ring);
     free(l);

@@ -25,6 +25,9 @@
  *                    reused from one operation to the next
  *   local_sockets    without a core, the thread's own pool closes a freed key's
  *                    sockets at once
+ *   small_send_buffer  send buffers smaller than an operation: the work
+ *                    function takes it, on a core and without one
+ *   fork_child       a fork child freeing a key leaves its parent's sockets alone
  *
  * References are OpenSSL's default provider (EVP) and the vectors. A request's
  * context holds its rc_kernel_op, the same operation's parameters for the work
@@ -39,6 +42,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1294,6 +1298,126 @@ static int sizes(void *arg)
     return 0;
 }
 
+/* One CBC encryption of len bytes with key: the right answer; *kernel counts the kernel's. */
+static void cbc_once(struct rc_key *key, const unsigned char *raw, size_t len, long *kernel)
+{
+    struct rc_req *req = kreq(&cbc, RC_KERNEL_ENCRYPT, 16, len, len);
+    unsigned char iv[16];
+    struct kctx *k;
+    int rc;
+
+    if (req == NULL)
+        return;
+    k = rc_req_ctx(req);
+    CHECK(random_bytes(iv, sizeof(iv)) && random_bytes(kin(k), len), "no random bytes");
+    set_key(k, raw, 16, 0);
+    set_iv(k, iv);
+    k->op.key = key;
+    CHECK_EQ(rc_req_set_kernel(req, &k->op), 0);
+    rc = offload(req);
+    CHECK(rc == 0, "%zu bytes: %d", len, rc);
+    CHECK(rc != 0 || same_as_evp(k), "%zu bytes: not EVP's answer", len);
+    *kernel += k->op.by_kernel;
+    rc_req_free(req);
+}
+
+/* With 16 KiB send buffers: 4 KiB goes to the kernel, 48 KiB to the work function. */
+static int small_buffer_ops(void *arg)
+{
+    unsigned char raw[16];
+    struct rc_key *key;
+    long *kernel = arg, before = *kernel;
+
+    if (!random_bytes(raw, sizeof(raw)) || rc_key_new("cbc(aes)", raw, 16, 0, &key) != 0) {
+        CHECK(false, "no key");
+        return 0;
+    }
+    cbc_once(key, raw, 4096, kernel);
+    CHECK_EQ(*kernel - before, 1);
+    cbc_once(key, raw, 48 * 1024, kernel);
+    CHECK_EQ(*kernel - before, 1);
+    rc_key_free(key);
+    return 0;
+}
+
+static bool set_sysctl(const char *path, long value, long *old)
+{
+    FILE *f = fopen(path, "r+");
+    bool ok = f != NULL && (old == NULL || fscanf(f, "%ld", old) == 1) && fseek(f, 0, SEEK_SET) == 0
+              && fprintf(f, "%ld\n", value) > 0;
+
+    if (f != NULL && fclose(f) != 0)
+        ok = false;
+    CHECK(ok, "cannot set %s", path);
+    return ok;
+}
+
+/*
+ * A system whose sockets take less than RC_KERNEL_MAX_BYTES in one send
+ * (net.core.wmem_default and wmem_max at 16 KiB): a larger operation cannot
+ * be sent whole, so it is the work function's, with the right answer, on a
+ * core and without one.
+ */
+static int small_send_buffer(void)
+{
+    static const char dflt[] = "/proc/sys/net/core/wmem_default", max[] = "/proc/sys/net/core/wmem_max";
+    long old_dflt, old_max, kernel = 0;
+
+    if (!set_sysctl(dflt, 16384, &old_dflt))
+        return T_FAIL;
+    if (set_sysctl(max, 16384, &old_max)) {
+        CHECK_EQ(t_run_job(T_CORE, small_buffer_ops, &kernel, TIMEOUT_MS), 0);
+        CHECK_EQ(t_run_job(T_FD, small_buffer_ops, &kernel, TIMEOUT_MS), 0);
+        set_sysctl(max, old_max, NULL);
+    }
+    set_sysctl(dflt, old_dflt, NULL);
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+/* One SHA-256 through rc_kernel_run, as a thread without a core runs it. */
+static bool kernel_digest(struct rc_key *key)
+{
+    static const unsigned char msg[] = "abc";
+    unsigned char out[32];
+    struct rc_kernel_op op = { .key = key, .dir = RC_KERNEL_DIGEST, .in = msg, .inlen = 3,
+                               .out = out, .outsize = sizeof(out) };
+
+    return rc_kernel_run(&op) == 0 && op.by_kernel && op.outlen == sizeof(out);
+}
+
+/*
+ * A fork child that lets go of a key its parent holds sockets for leaves
+ * them alone: they are the parent's (the numbers may be the child's own
+ * files by then). The parent, letting go, closes its own at once.
+ */
+static int fork_child(void)
+{
+    struct rc_key *key;
+    int before, status = -1;
+    pid_t pid;
+
+    CHECK_EQ(rc_init(), 0);
+    CHECK_EQ(rc_key_new("sha256", NULL, 0, 0, &key), 0);
+    /* The thread's ring comes with the first operation and stays; the key's sockets with this one. */
+    CHECK(kernel_digest(key), "no digest");
+    before = t_count_fds();
+    CHECK(kernel_digest(key), "no digest");
+    CHECK_EQ(t_count_fds(), before);
+    pid = fork();
+    if (pid == 0) {
+        int fds = t_count_fds();
+
+        rc_key_free(key);
+        _exit(t_count_fds() == fds ? 0 : 1);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+              && WEXITSTATUS(status) == 0,
+          "the child closed its parent's sockets (status %d)", status);
+    rc_key_free(key);
+    CHECK(t_count_fds() < before, "the parent kept the freed key's sockets");
+    return t_failures ? T_FAIL : T_PASS;
+}
+
 static int digests(void)
 {
     struct rc_stats before, d;
@@ -1362,6 +1486,8 @@ static const struct scenario scenarios[] = {
     { "deadline", deadline, short_deadline },
     { "digests", digests, afalg },
     { "local_sockets", local_sockets, afalg },
+    { "small_send_buffer", small_send_buffer, afalg },
+    { "fork_child", fork_child, afalg },
     { NULL, NULL, NULL },
 };
 
