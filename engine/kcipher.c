@@ -130,6 +130,13 @@ int rc_kcipher_init(struct rc_actx *w, const unsigned char *key, size_t keylen,
 
 static int catch_up(struct rc_actx *w);
 
+/* The default provider's context set to iv, its key kept: what init does with no key. */
+static int inner_set_iv(struct rc_actx *w, const unsigned char *iv, size_t ivlen)
+{
+    return w->enc ? RC_CIPHER_FN(w, encrypt_init, ENCRYPT_INIT)(w->inner, NULL, 0, iv, ivlen, NULL)
+                  : RC_CIPHER_FN(w, decrypt_init, DECRYPT_INIT)(w->inner, NULL, 0, iv, ivlen, NULL);
+}
+
 int rc_kcipher_set_params(struct rc_actx *w, const OSSL_PARAM p[])
 {
     static const char *const iv_changers[] = {
@@ -180,10 +187,7 @@ static int after_kernel_final(struct rc_actx *w)
     if (strcmp(k->alg, "gcm(aes)") == 0)
         return 0;
     k->finished = k->tag_ready = false;
-    return w->enc ? RC_CIPHER_FN(w, encrypt_init, ENCRYPT_INIT)(w->inner, NULL, 0, k->iv, k->ivlen,
-                                                                NULL)
-                  : RC_CIPHER_FN(w, decrypt_init, DECRYPT_INIT)(w->inner, NULL, 0, k->iv, k->ivlen,
-                                                                NULL);
+    return inner_set_iv(w, k->iv, k->ivlen);
 }
 
 int rc_kcipher_aad(struct rc_actx *w, const unsigned char *in, size_t inl)
@@ -210,14 +214,11 @@ int rc_kcipher_aad(struct rc_actx *w, const unsigned char *in, size_t inl)
 static int sync_iv(struct rc_actx *w)
 {
     struct rc_kcipher *k = w->k;
-    int ok;
 
     if (!k->iv_stale)
         return 1;
-    ok = w->enc ? RC_CIPHER_FN(w, encrypt_init, ENCRYPT_INIT)(w->inner, NULL, 0, k->iv, BLOCK, NULL)
-                : RC_CIPHER_FN(w, decrypt_init, DECRYPT_INIT)(w->inner, NULL, 0, k->iv, BLOCK, NULL);
-    k->iv_stale = !ok;
-    return ok;
+    k->iv_stale = !inner_set_iv(w, k->iv, BLOCK);
+    return !k->iv_stale;
 }
 
 /* The message goes on: the default provider's context catches up with the kernel's call. */

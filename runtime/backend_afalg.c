@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "list.h"
+#include "ring.h"
 #include "runtime.h"
 #include "stats.h"
 
@@ -61,9 +62,6 @@ struct rc_key {
     unsigned char key[];
 };
 
-/* Bumped whenever a key retires: pools look for sockets to close only then. */
-static _Atomic unsigned int retire_gen;
-
 /* The kernel's sockets for one key in one pool. */
 struct kent {
     struct kent *next;
@@ -85,7 +83,7 @@ struct rc_kpool {
     void (*done)(void *owner, struct rc_req *req, int result);
     void *owner;
     unsigned int max_sockets, open, busy;
-    unsigned int seen_gen;
+    atomic_bool retired;     /* a key it holds sockets for retired: set by its last user */
     struct kent *ents;
     struct rc_link waiting;  /* rc_kstate.link, oldest first */
     struct rc_link running;  /* rc_kstate.link: on the ring */
@@ -95,7 +93,6 @@ struct rc_kstate {
     struct rc_req *req;
     struct rc_kernel_op *user;   /* the caller's: told outlen and by_kernel */
     struct rc_kernel_op op;      /* what was checked, kept: the caller's may change */
-    struct rc_key *key;
     struct rc_kpool *pool;
     struct kent *ent;
     int fd;
@@ -261,12 +258,12 @@ static void key_unuse(struct rc_key *k)
     if (atomic_fetch_sub_explicit(&k->users, 1, memory_order_acq_rel) == 1) {
         OPENSSL_cleanse(k->key, k->keylen);
         atomic_store_explicit(&k->retired, true, memory_order_relaxed);
-        atomic_fetch_add_explicit(&retire_gen, 1, memory_order_release);
         pthread_mutex_lock(&k->lock);
         for (struct kent *e = k->holders; e != NULL; e = e->holder_next) {
             /* In a fork child, the parent's pools and their descriptors are not ours to touch. */
             if (e->pool->fork_gen != rc_fork_gen)
                 continue;
+            atomic_store_explicit(&e->pool->retired, true, memory_order_release);
             /* A thread's own pool has no loop to wake: swept here when this is its thread. */
             if (e->pool->wake_fd >= 0)
                 (void)!write(e->pool->wake_fd, &one, sizeof(one));
@@ -357,11 +354,10 @@ int rc_req_set_kernel(struct rc_req *req, struct rc_kernel_op *op)
     ks->req = req;
     ks->user = op;
     ks->op = *op;
-    ks->key = op->key;
     ks->fd = -1;
     ks->send_len = send_len;
     ks->read_len = read_len;
-    key_use(ks->key);
+    key_use(ks->op.key);
     op->by_kernel = 0;
     req->kernel = ks;
     return 0;
@@ -371,7 +367,7 @@ void rc_kstate_free(struct rc_kstate *ks)
 {
     if (ks == NULL)
         return;
-    key_unuse(ks->key);
+    key_unuse(ks->op.key);
     OPENSSL_cleanse(ks->aad_sink, ks->op.assoclen);
     free(ks);
 }
@@ -379,7 +375,7 @@ void rc_kstate_free(struct rc_kstate *ks)
 bool rc_kernel_takes(const struct rc_req *req)
 {
     return req->kernel != NULL
-           && (used_mask & (1u << (unsigned int)(req->kernel->key->alg - kalgs))) != 0;
+           && (used_mask & (1u << (unsigned int)(req->kernel->op.key->alg - kalgs))) != 0;
 }
 
 /* ---- pools ------------------------------------------------------------- */
@@ -399,7 +395,6 @@ struct rc_kpool *rc_kpool_new(struct io_uring *ring, int wake_fd, unsigned int m
     p->max_sockets = max_sockets;
     p->done = done;
     p->owner = owner;
-    p->seen_gen = atomic_load_explicit(&retire_gen, memory_order_acquire);
     rc_list_init(&p->waiting);
     rc_list_init(&p->running);
     return p;
@@ -440,11 +435,10 @@ static void drop_entry(struct rc_kpool *p, struct kent **link)
 
 void rc_kpool_sweep(struct rc_kpool *p)
 {
-    unsigned int gen = atomic_load_explicit(&retire_gen, memory_order_acquire);
-
-    if (gen == p->seen_gen)
+    /* Checked on every turn: a load, and the walk only when one of its keys retired. */
+    if (!atomic_load_explicit(&p->retired, memory_order_relaxed)
+        || !atomic_exchange_explicit(&p->retired, false, memory_order_acquire))
         return;
-    p->seen_gen = gen;
     for (struct kent **l = &p->ents; *l != NULL;) {
         /* A retired key has no users, so none of its operations can be busy. */
         if (atomic_load_explicit(&(*l)->key->retired, memory_order_relaxed) && (*l)->busy == 0)
@@ -531,7 +525,7 @@ static void release(struct rc_kpool *p, struct rc_kstate *ks, bool clean);
 /* An operation socket for ks: 0, -EAGAIN when the pool is full, or -errno. */
 static int acquire(struct rc_kpool *p, struct rc_kstate *ks)
 {
-    struct kent *e = find_entry(p, ks->key);
+    struct kent *e = find_entry(p, ks->op.key);
     int fd;
 
     if (e != NULL && e->nidle > 0) {
@@ -544,14 +538,14 @@ static int acquire(struct rc_kpool *p, struct rc_kstate *ks)
         e = calloc(1, sizeof(*e));
         if (e == NULL)
             return -ENOMEM;
-        e->keyfd = open_key_socket(ks->key);
+        e->keyfd = open_key_socket(ks->op.key);
         if (e->keyfd < 0) {
             fd = e->keyfd;
             free(e);
             return out_of_fds(p, fd);
         }
         p->open++;
-        e->key = ks->key;
+        e->key = ks->op.key;
         e->pool = p;
         atomic_fetch_add_explicit(&e->key->refs, 1, memory_order_relaxed);
         e->next = p->ents;
@@ -610,7 +604,7 @@ static void release(struct rc_kpool *p, struct rc_kstate *ks, bool clean)
 static void prep_msg(struct rc_kstate *ks)
 {
     const struct rc_kernel_op *op = &ks->op;
-    const struct kalg *a = ks->key->alg;
+    const struct kalg *a = ks->op.key->alg;
     struct cmsghdr *c;
     size_t room = 0;
 
@@ -808,12 +802,8 @@ void rc_kpool_cancel_running(struct rc_kpool *p)
         struct rc_event *evs[2] = { &ks->ev_send, &ks->ev_read };
 
         for (int i = 0; i < 2; i++) {
-            struct io_uring_sqe *sqe = io_uring_get_sqe(p->ring);
+            struct io_uring_sqe *sqe = rc_ring_sqe(p->ring);
 
-            if (sqe == NULL) {
-                io_uring_submit(p->ring);
-                sqe = io_uring_get_sqe(p->ring);
-            }
             if (sqe == NULL)
                 return;
             /* Whichever is still there; the answer of a cancel is not wanted (user_data 0). */
