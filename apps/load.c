@@ -5,8 +5,9 @@
  * tls_conn.c (client side, default library context, no SSL_MODE_ASYNC, no
  * certificate verification). A handshake slot loops connect, full handshake,
  * close; an echo slot keeps one connection and loops write B bytes, read them
- * back. Latencies go into per-thread log-linear histograms, merged at the end
- * (and every second for --progress).
+ * back; an HTTP slot loops connect, handshake, one GET, check that the status
+ * line says 200, close. Latencies go into per-thread log-linear histograms,
+ * merged at the end (and every second for --progress).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +44,13 @@
 #define READ_CHUNK 16384
 #define MAX_SIZE (64u << 20)
 #define MAX_THREADS 256u
+/*
+ * HTTP mode: one request per connection; the server closes after answering.
+ * Its status line must begin "HTTP/1.x 200 " (HTTP_STATUS_LEN bytes): the
+ * rest of the response is not read.
+ */
+#define HTTP_REQUEST "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+#define HTTP_STATUS_LEN 13
 
 /* ---- latency histograms ------------------------------------------------ */
 
@@ -125,9 +133,9 @@ static uint64_t hist_percentile(struct hist *h, unsigned int permille)
 
 /* ---- configuration ----------------------------------------------------- */
 
-enum mode { MODE_HANDSHAKE, MODE_ECHO, MODE_MIXED };
+enum mode { MODE_HANDSHAKE, MODE_ECHO, MODE_MIXED, MODE_HTTP };
 
-static const char *const mode_names[] = { "handshake", "echo", "mixed" };
+static const char *const mode_names[] = { "handshake", "echo", "mixed", "http" };
 
 struct options {
     const char *host, *tls;
@@ -151,7 +159,7 @@ struct config {
 /* ---- connection slots -------------------------------------------------- */
 
 struct counters {
-    _Atomic uint64_t handshakes, round_trips, cut, errors;
+    _Atomic uint64_t handshakes, round_trips, responses, cut, errors;
     struct hist hs, echo;       /* latencies, µs */
 };
 
@@ -161,6 +169,7 @@ enum slot_state {
     SLOT_HANDSHAKE,
     SLOT_ECHO,
     SLOT_PACED,         /* an echo connection between round trips (--echo-interval) */
+    SLOT_HTTP,          /* the request is going out, the status line coming in */
     SLOT_SHUTDOWN,      /* our close_notify is going out; waiting for the peer's end */
     SLOT_DONE,          /* retired at the end of the run */
 };
@@ -178,6 +187,7 @@ struct slot {
     uint64_t t0;        /* µs: start of the connect, then of the current round trip */
     uint64_t next_at;   /* µs: a paced echo's next message */
     size_t woff, roff;  /* bytes of the message written, read back */
+    char status[HTTP_STATUS_LEN];   /* the start of an HTTP response */
     struct rc_event ev_connect, ev_retry;
     struct __kernel_timespec retry_ts;  /* read by the kernel when the timeout is submitted */
     struct rc_task reconnect;
@@ -192,6 +202,7 @@ struct worker {
     double cut_acc;
     bool stopping, forced;
     uint64_t started_us, stopped_us, stop_at, drain_until;
+    uint64_t cpu_us;            /* this thread's CPU time until the end of the run */
     struct counters st;
     unsigned char rbuf[READ_CHUNK];
 };
@@ -327,13 +338,11 @@ static void begin_shutdown(struct slot *s)
     drive_shutdown(s);
 }
 
-/* Writes what is left of the message. */
-static enum tls_step echo_write(struct slot *s)
+/* Writes what is left of the message msg of size bytes. */
+static enum tls_step slot_write(struct slot *s, const void *msg, size_t size)
 {
-    size_t size = s->w->cfg->opt->size;
-
     while (s->woff < size) {
-        int ret = SSL_write(s->tc.ssl, s->w->cfg->payload + s->woff, (int)(size - s->woff));
+        int ret = SSL_write(s->tc.ssl, (const char *)msg + s->woff, (int)(size - s->woff));
         enum tls_step step = tls_conn_after(&s->tc, ret);
 
         if (step != TLS_PROGRESS)
@@ -341,6 +350,11 @@ static enum tls_step echo_write(struct slot *s)
         s->woff += (size_t)ret;
     }
     return TLS_PROGRESS;
+}
+
+static enum tls_step echo_write(struct slot *s)
+{
+    return slot_write(s, s->w->cfg->payload, s->w->cfg->opt->size);
 }
 
 /* Reads the echo back, checking every byte against what was sent. */
@@ -392,6 +406,38 @@ static void drive_echo(struct slot *s)
     }
 }
 
+/* "HTTP/1.0 200 " or "HTTP/1.1 200 ". */
+static bool status_ok(const char *st)
+{
+    return memcmp(st, "HTTP/1.", 7) == 0 && (st[7] == '0' || st[7] == '1')
+           && memcmp(st + 8, " 200 ", 5) == 0;
+}
+
+/*
+ * The request, then the status line. A response that is not a 200, or a
+ * connection closed before it, is a failed attempt (an error while the run
+ * lasts). Responses count even after the end of the run: every request sent
+ * was for a handshake counted, and each must be answered.
+ */
+static void drive_http(struct slot *s)
+{
+    if (slot_write(s, HTTP_REQUEST, sizeof(HTTP_REQUEST) - 1) != TLS_PROGRESS)
+        return;
+    while (s->roff < HTTP_STATUS_LEN) {
+        int ret = SSL_read(s->tc.ssl, s->status + s->roff, (int)(HTTP_STATUS_LEN - s->roff));
+
+        if (tls_conn_after(&s->tc, ret) != TLS_PROGRESS)
+            return;
+        s->roff += (size_t)ret;
+    }
+    if (!status_ok(s->status)) {
+        tls_conn_close(&s->tc, EBADMSG);
+        return;
+    }
+    bump(&s->w->st.responses);
+    begin_shutdown(s);
+}
+
 static void drive_handshake(struct slot *s)
 {
     struct worker *w = s->w;
@@ -411,12 +457,17 @@ static void drive_handshake(struct slot *s)
         hist_record(&w->st.hs, now_us() - s->t0);
         bump(&w->st.handshakes);
     }
+    s->woff = s->roff = 0;
+    if (w->cfg->opt->mode == MODE_HTTP && !w->stopping) {
+        s->state = SLOT_HTTP;
+        drive_http(s);
+        return;
+    }
     if (!s->echo || w->stopping) {
         begin_shutdown(s);
         return;
     }
     s->state = SLOT_ECHO;
-    s->woff = s->roff = 0;
     s->t0 = now_us();
     drive_echo(s);
 }
@@ -431,6 +482,9 @@ static void conn_drive(struct tls_conn *tc)
         break;
     case SLOT_ECHO:
         drive_echo(s);
+        break;
+    case SLOT_HTTP:
+        drive_http(s);
         break;
     case SLOT_SHUTDOWN:
         drive_shutdown(s);
@@ -476,8 +530,12 @@ static void on_connect(struct rc_event *ev, int res, unsigned int flags)
 
 static void worker_stop(struct worker *w, uint64_t now)
 {
+    struct timespec ts;
+
     w->stopping = true;
     w->stopped_us = now;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    w->cpu_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     w->drain_until = now + DRAIN_MS * 1000u;
 }
 
@@ -492,7 +550,7 @@ static void worker_force(struct worker *w)
             /* A connect still waiting for the server fails at once. */
             shutdown(s->fd, SHUT_RDWR);
         else if (s->state == SLOT_HANDSHAKE || s->state == SLOT_ECHO || s->state == SLOT_PACED
-                 || s->state == SLOT_SHUTDOWN)
+                 || s->state == SLOT_HTTP || s->state == SLOT_SHUTDOWN)
             tls_conn_close(&s->tc, ECANCELED);
     }
 }
@@ -607,7 +665,8 @@ static int workers_make(struct worker *ws, const struct config *cfg)
 /* ---- results ----------------------------------------------------------- */
 
 struct totals {
-    uint64_t handshakes, round_trips, cut, errors;
+    uint64_t handshakes, round_trips, responses, cut, errors;
+    uint64_t cpu_us;    /* the threads' CPU time over the run: is the client the bottleneck? */
     struct hist hs, echo;
 };
 
@@ -619,6 +678,7 @@ static void gather(struct worker *ws, unsigned int n, struct totals *t)
 
         t->handshakes += atomic_load_explicit(&c->handshakes, memory_order_relaxed);
         t->round_trips += atomic_load_explicit(&c->round_trips, memory_order_relaxed);
+        t->responses += atomic_load_explicit(&c->responses, memory_order_relaxed);
         t->cut += atomic_load_explicit(&c->cut, memory_order_relaxed);
         t->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
         hist_merge(&t->hs, &c->hs);
@@ -649,6 +709,7 @@ static void print_report(const struct options *o, struct totals *t, double secs)
         { "handshakes", "handshakes", (double)t->handshakes, 0 },
         { "handshakes_per_s", "handshakes/s", (double)t->handshakes / secs, 1 },
         { "cut", "cut after ClientHello", (double)t->cut, 0 },
+        { "responses", "HTTP 200 responses", (double)t->responses, 0 },
         { "echo_round_trips", "echo round trips", (double)t->round_trips, 0 },
         { "bytes", "bytes echoed", bytes, 0 },
         { "bytes_per_s", "bytes/s", bytes / secs, 0 },
@@ -661,6 +722,7 @@ static void print_report(const struct options *o, struct totals *t, double secs)
         { "handshake_p999_us", "handshake p99.9 (us)", (double)hist_percentile(&t->hs, 999), 0 },
         { "handshake_max_us", "handshake max (us)", (double)hist_percentile(&t->hs, 1000), 0 },
         { "errors", "errors", (double)t->errors, 0 },
+        { "cpu_s", "client CPU (s)", (double)t->cpu_us / 1e6, 3 },
     };
 
     if (o->json)
@@ -742,12 +804,13 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: ringcrypt-load --port P [--host 127.0.0.1] [--connections N (8)]\n"
-            "                      [--duration S (10)] [--mode handshake|echo|mixed] [--size B (64)]\n"
+            "                      [--duration S (10)] [--mode handshake|echo|mixed|http] [--size B (64)]\n"
             "                      [--threads T (1)] [--tls 1.2|1.3] [--ciphers LIST]\n"
             "                      [--echo-conns E (8)]\n"
             "                      [--cut PCT (0)] [--echo-interval US (mixed: 5000, echo: 0)]\n"
             "                      [--progress] [--json]\n"
             "  --ciphers is OpenSSL's cipher list (TLS 1.2) or ciphersuites (TLS 1.3).\n"
+            "  http: after each handshake one GET /, whose status line must say 200 (else an error).\n"
             "  bytes/s counts the payload echoed back (B per round trip); a handshake's latency\n"
             "  runs from the connect to the end of the handshake.\n");
 }
@@ -879,7 +942,7 @@ int main(int argc, char **argv)
     struct totals *t = NULL;
     sigset_t sigs;
     unsigned int started = 0;
-    uint64_t longest = 0;
+    uint64_t longest = 0, cpu_us = 0;
     int rc = 1;
 
     if (parse(argc, argv, &opt) != 0) {
@@ -912,9 +975,11 @@ int main(int argc, char **argv)
         pthread_join(ws[i].thread, NULL);
         if (ws[i].stopped_us - ws[i].started_us > longest)
             longest = ws[i].stopped_us - ws[i].started_us;
+        cpu_us += ws[i].cpu_us;
     }
     if (!atomic_load(&run_failed)) {
         gather(ws, started, t);
+        t->cpu_us = cpu_us;
         print_report(&opt, t, longest > 0 ? (double)longest / 1e6 : opt.duration);
         /* Errors are counted, but a run in which nothing ever got through did not run. */
         rc = t->handshakes + t->round_trips == 0 && t->errors > 0;

@@ -16,7 +16,8 @@
 
 struct carried {
     unsigned long code;
-    const char *file, *func;     /* OpenSSL's static strings */
+    /* Copies: the error queue owns its strings and frees them with its next error. */
+    char file[128], func[64];
     int line;
     char data[128];
 };
@@ -44,8 +45,8 @@ static void carry_errors(struct op_req *r)
             continue;
         c = &r->err[r->nerr++];
         c->code = code;
-        c->file = file;
-        c->func = func;
+        snprintf(c->file, sizeof(c->file), "%s", file != NULL ? file : "");
+        snprintf(c->func, sizeof(c->func), "%s", func != NULL ? func : "");
         c->line = line;
         snprintf(c->data, sizeof(c->data), "%s", (flags & ERR_TXT_STRING) ? data : "");
     }

@@ -28,6 +28,19 @@ struct rc_worker {
     bool joined;
     /* Polling for its next request: submitters prefer it to a sleeping worker. */
     atomic_bool polling;
+    /*
+     * It holds a request — sent to it (MSG_RING, doorbell) or taken from the
+     * overflow — not finished yet, and is sent no other: stuck in a work
+     * function, it holds that one request and no more.
+     */
+    atomic_bool busy;
+    /*
+     * Held for reading while it handles a request (OpenSSL's code and the
+     * request's release): fork's prepare takes it for writing, so no worker
+     * is inside OpenSSL — holding a key's lock — when the child is made.
+     */
+    pthread_rwlock_t guard;
+    bool guard_held; /* by fork's prepare; the forking thread's, under the runtime lock */
 };
 
 struct rc_pool {
@@ -37,6 +50,10 @@ struct rc_pool {
     struct rc_pool *kept_next;
     _Atomic unsigned int next;
     _Atomic int stopping;
+    /* Requests that found every worker busy, oldest first: the first worker to finish takes one. */
+    pthread_mutex_t overflow_lock;
+    struct rc_snode *overflow_head, **overflow_tail;
+    _Atomic unsigned int overflowed;
     struct rc_worker w[];
 };
 
@@ -83,17 +100,85 @@ static void prep_msg(struct io_uring_sqe *sqe, int fd, struct rc_event *carried,
     io_uring_sqe_set_data(sqe, on_fail);
 }
 
+/* ---- busy workers and the overflow ------------------------------------- */
+
+static bool claim(struct rc_worker *w)
+{
+    bool idle = false;
+
+    return !atomic_load(&w->busy) && atomic_compare_exchange_strong(&w->busy, &idle, true);
+}
+
+/* An idle worker, a polling one first (it needs no wake-up), claimed; NULL when all are busy. */
+static struct rc_worker *pick(struct rc_pool *p)
+{
+    unsigned int start;
+
+    for (unsigned int i = 0; i < p->n; i++)
+        if (atomic_load_explicit(&p->w[i].polling, memory_order_relaxed) && claim(&p->w[i]))
+            return &p->w[i];
+    start = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    for (unsigned int i = 0; i < p->n; i++) {
+        struct rc_worker *w = &p->w[(start + i) % p->n];
+
+        if (claim(w))
+            return w;
+    }
+    return NULL;
+}
+
+static struct rc_req *overflow_pop(struct rc_pool *p)
+{
+    struct rc_snode *n;
+
+    if (atomic_load(&p->overflowed) == 0)
+        return NULL;
+    pthread_mutex_lock(&p->overflow_lock);
+    n = p->overflow_head;
+    if (n != NULL) {
+        p->overflow_head = n->next;
+        if (p->overflow_head == NULL)
+            p->overflow_tail = &p->overflow_head;
+        atomic_fetch_sub(&p->overflowed, 1);
+    }
+    pthread_mutex_unlock(&p->overflow_lock);
+    return n != NULL ? rc_container_of(n, struct rc_req, inbox) : NULL;
+}
+
+/*
+ * Every worker is busy: req waits, under the lock that publishes it, for the
+ * first to finish. Busy workers look here as they finish, so no wake-up is
+ * needed — except by a worker that finished before this push was visible to
+ * it. Both sides are sequentially consistent (it clears busy, then looks at
+ * the overflow; this pushes, then looks at busy), so one sees the other.
+ */
+static void overflow(struct rc_pool *p, struct rc_req *req)
+{
+    pthread_mutex_lock(&p->overflow_lock);
+    req->inbox.next = NULL;
+    *p->overflow_tail = &req->inbox;
+    p->overflow_tail = &req->inbox.next;
+    atomic_fetch_add(&p->overflowed, 1);
+    pthread_mutex_unlock(&p->overflow_lock);
+    for (unsigned int i = 0; i < p->n; i++) {
+        if (!atomic_load(&p->w[i].busy)) {
+            rc_doorbell_ring(&p->w[i].doorbell);
+            return;
+        }
+    }
+}
+
 /* ---- the worker's side ------------------------------------------------- */
 
 /*
- * The answer home, published with result: by MSG_RING to core_fd from this
- * ring when it has room, else by the core's doorbell. Whatever is read of req
- * or its core is read before the publication, which the core's acquire covers.
+ * The answer home, published with result: by MSG_RING to core_fd from ring
+ * when there is one with room, else by the core's doorbell. Whatever is read
+ * of req or its core is read before the publication, which the core's acquire
+ * covers.
  */
-static void deliver(struct io_uring *ring, bool msg_ring, struct rc_req *req, int core_fd,
-                    int result)
+static void deliver(struct io_uring *ring, struct rc_req *req, int core_fd, int result)
 {
-    struct io_uring_sqe *sqe = msg_ring ? rc_ring_sqe(ring) : NULL;
+    struct io_uring_sqe *sqe = ring != NULL ? rc_ring_sqe(ring) : NULL;
 
     rc_req_set_result(req, result);
     if (sqe != NULL)
@@ -102,13 +187,19 @@ static void deliver(struct io_uring *ring, bool msg_ring, struct rc_req *req, in
         rc_core_post(req); /* its push publishes too */
 }
 
-static void send_answer(struct rc_worker *w, struct rc_req *req, int result)
+/* Lets go of req with result; w NULL: a thread without a worker's ring (rc_workers_stop). */
+static void answer(struct rc_worker *w, struct rc_req *req, int result)
 {
+    if (req->mode != RC_MODE_CORE) {
+        rc_req_answer(req, result);
+        return;
+    }
     if (!rc_core_claim_home(req)) {
         rc_req_put(req); /* its core is gone */
         return;
     }
-    deliver(&w->ring, w->pool->msg_ring, req, req->core->ring.ring_fd, result);
+    deliver(w != NULL && w->pool->msg_ring ? &w->ring : NULL, req, req->core->ring.ring_fd,
+            result);
 }
 
 static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags)
@@ -122,26 +213,39 @@ static void on_reply_fail(struct rc_event *ev, int res, unsigned int flags)
      * the failure is transient (-EOVERFLOW, -EBUSY, -ENOMEM). Send it again,
      * publishing again so the core's acquire covers this thread's reads too.
      */
-    deliver(&tls_worker->ring, true, req, req->core->ring.ring_fd, rc_req_result(req));
+    deliver(&tls_worker->ring, req, req->core->ring.ring_fd, rc_req_result(req));
 }
 
 static void execute(struct rc_worker *w, struct rc_req *req)
 {
     int result;
 
+    pthread_rwlock_rdlock(&w->guard);
     /* Answers already made go out first: this request may take long, or forever. */
     if (io_uring_sq_ready(&w->ring) > 0)
         io_uring_submit(&w->ring);
     if (atomic_load_explicit(&w->pool->stopping, memory_order_relaxed))
         result = -ESHUTDOWN;
+    else if (atomic_load(&req->claimed))
+        result = -ETIMEDOUT; /* completed already (deadline, core gone): nobody wants the work */
     else
         result = req->fn(req->ctx);
-    if (req->mode == RC_MODE_CORE) {
-        send_answer(w, req, result);
-    } else {
-        rc_req_finish(req, result, RC_FINISH_WAKE);
-        rc_req_put(req);
-    }
+    answer(w, req, result);
+    pthread_rwlock_unlock(&w->guard);
+}
+
+/* w, busy, is done with a request: it runs the overflow's, then becomes idle. */
+static void finished(struct rc_worker *w)
+{
+    struct rc_pool *p = w->pool;
+    struct rc_req *req;
+
+    do {
+        while ((req = overflow_pop(p)) != NULL)
+            execute(w, req);
+        atomic_store(&w->busy, false);
+        /* Cleared, then a last look: see overflow(). */
+    } while (atomic_load(&p->overflowed) > 0 && claim(w));
 }
 
 static void on_exec(struct rc_event *ev, int res, unsigned int flags)
@@ -149,6 +253,7 @@ static void on_exec(struct rc_event *ev, int res, unsigned int flags)
     (void)res;
     (void)flags;
     execute(tls_worker, rc_container_of(ev, struct rc_req, ev_exec));
+    finished(tls_worker);
 }
 
 static void run_inbox(struct rc_worker *w)
@@ -160,6 +265,7 @@ static void run_inbox(struct rc_worker *w)
 
         n = n->next;
         execute(w, req);
+        finished(w);
     }
 }
 
@@ -171,6 +277,9 @@ static void on_doorbell(struct rc_event *ev, int res, unsigned int flags)
     (void)flags;
     rc_doorbell_arm(&w->doorbell, &w->ring);
     run_inbox(w);
+    /* Rung by overflow(), idle. */
+    if (atomic_load(&w->pool->overflowed) > 0 && claim(w))
+        finished(w);
 }
 
 /*
@@ -199,6 +308,7 @@ static bool poll_for_work(struct rc_worker *w)
 static void *worker_main(void *arg)
 {
     struct rc_worker *w = arg;
+    struct rc_req *req;
 
     w->start_rc = rc_ring_setup(&w->ring, WORKER_SQ, 0);
     if (w->start_rc == 0) {
@@ -216,39 +326,31 @@ static void *worker_main(void *arg)
             io_uring_submit_and_wait(&w->ring, 1);
         rc_ring_reap(&w->ring);
     }
-    /* Answer whatever is left with -ESHUTDOWN, then let the answers out. */
+    /* Answer whatever is left with -ESHUTDOWN, the overflow too, then let the answers out. */
     rc_ring_reap(&w->ring);
     run_inbox(w);
+    while ((req = overflow_pop(w->pool)) != NULL)
+        execute(w, req);
     io_uring_submit(&w->ring);
     return NULL;
 }
 
 /* ---- the submitting side ----------------------------------------------- */
 
-static struct rc_worker *pick(struct rc_pool *p)
-{
-    for (unsigned int i = 0; i < p->n; i++) {
-        bool polling = true;
-
-        /* Claimed, so that two submitters do not both count on the same worker. */
-        if (atomic_compare_exchange_strong_explicit(&p->w[i].polling, &polling, false,
-                                                    memory_order_relaxed, memory_order_relaxed))
-            return &p->w[i];
-    }
-    return &p->w[atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed) % p->n];
-}
-
 static int post_to_worker(struct rc_req *req)
 {
     struct rc_pool *p;
+    struct rc_worker *w;
     int rc = 0;
 
     atomic_fetch_add(&submitters, 1);
     p = atomic_load(&pool);
     if (p == NULL)
         rc = -ESHUTDOWN;
+    else if ((w = pick(p)) != NULL)
+        rc_doorbell_post(&w->doorbell, &req->inbox); /* its CAS publishes req */
     else
-        rc_doorbell_post(&pick(p)->doorbell, &req->inbox); /* its CAS publishes req */
+        overflow(p, req);
     atomic_fetch_sub(&submitters, 1);
     return rc;
 }
@@ -256,41 +358,49 @@ static int post_to_worker(struct rc_req *req)
 void rc_worker_on_exec_fail(struct rc_event *ev, int res, unsigned int flags)
 {
     struct rc_req *req = rc_container_of(ev, struct rc_req, ev_exec_fail);
+    struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
 
     (void)res;
     (void)flags;
-    /* The worker's ring refused (it should not): the doorbell still reaches a worker. */
-    if (post_to_worker(req) == 0)
+    /* The worker's ring refused (it should not): its doorbell still reaches it, claimed for it. */
+    if (p != NULL) {
+        rc_doorbell_post(&p->w[req->worker].doorbell, &req->inbox);
         return;
-    rc_core_untrack(req->core, req);
-    rc_req_finish(req, -ESHUTDOWN, RC_FINISH_WAKE);
-    rc_req_put(req);
+    }
+    rc_req_set_result(req, -ESHUTDOWN);
+    rc_core_answer(req->core, req);
 }
 
 int rc_worker_submit(struct rc_req *req)
 {
     struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
     struct io_uring_sqe *sqe;
+    struct rc_worker *w;
 
-    if (p == NULL || req->mode != RC_MODE_CORE || !p->msg_ring) {
-        req->ev_reply_fail.fn = on_reply_fail;
-        return post_to_worker(req);
-    }
-    /* A core's ring outlives no rc_shutdown (the contract), so the pool is stable here. */
-    sqe = rc_core_sqe(req->core);
-    if (sqe == NULL) {
-        req->ev_reply_fail.fn = on_reply_fail;
-        return post_to_worker(req); /* a ring that refuses SQEs still has a doorbell */
-    }
     /* The worker writes nothing but its result: every handler is set here, before publishing. */
     req->ev_exec_fail.fn = rc_worker_on_exec_fail;
     req->ev_reply_fail.fn = on_reply_fail;
+    if (p == NULL || req->mode != RC_MODE_CORE || !p->msg_ring)
+        return post_to_worker(req);
+    /* A core's ring outlives no rc_shutdown (the contract), so the pool is stable here. */
+    w = pick(p);
+    if (w == NULL) {
+        overflow(p, req);
+        return 0;
+    }
+    sqe = rc_core_sqe(req->core);
+    if (sqe == NULL) {
+        /* A ring that refuses SQEs still has a doorbell. */
+        rc_doorbell_post(&w->doorbell, &req->inbox);
+        return 0;
+    }
+    req->worker = (unsigned int)(w - p->w);
     rc_event_publish(&req->ev_exec, on_exec);
-    prep_msg(sqe, pick(p)->ring.ring_fd, &req->ev_exec, &req->ev_exec_fail);
+    prep_msg(sqe, w->ring.ring_fd, &req->ev_exec, &req->ev_exec_fail);
     return 0;
 }
 
-/* ---- start and stop ---------------------------------------------------- */
+/* ---- start, stop and fork ---------------------------------------------- */
 
 static void free_pool(struct rc_pool *p, unsigned int started)
 {
@@ -299,26 +409,18 @@ static void free_pool(struct rc_pool *p, unsigned int started)
             io_uring_queue_exit(&p->w[i].ring);
         rc_doorbell_close(&p->w[i].doorbell);
         sem_destroy(&p->w[i].started);
+        pthread_rwlock_destroy(&p->w[i].guard);
     }
+    pthread_mutex_destroy(&p->overflow_lock);
     free(p);
 }
 
 static void join_all(struct rc_pool *p, unsigned int n, unsigned int timeout_ms)
 {
-    struct timespec deadline;
+    struct timespec deadline = rc_realtime_after_ms(timeout_ms);
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
-    for (unsigned int i = 0; i < n; i++) {
-        static const uint64_t one = 1;
-
-        (void)!write(p->w[i].doorbell.efd, &one, sizeof(one));
-    }
+    for (unsigned int i = 0; i < n; i++)
+        rc_doorbell_ring(&p->w[i].doorbell);
     for (unsigned int i = 0; i < n; i++) {
         /* A worker stuck in a request keeps its ring; the rest is freed. */
         p->w[i].joined = pthread_timedjoin_np(p->w[i].thread, NULL, &deadline) == 0;
@@ -331,10 +433,16 @@ static void join_all(struct rc_pool *p, unsigned int n, unsigned int timeout_ms)
 static int start_worker(struct rc_pool *p, unsigned int i)
 {
     struct rc_worker *w = &p->w[i];
+    pthread_rwlockattr_t attr;
     int rc;
 
     w->pool = p;
     sem_init(&w->started, 0, 0);
+    /* A waiting fork stops new requests: the worker cannot keep it out with one after another. */
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&w->guard, &attr);
+    pthread_rwlockattr_destroy(&attr);
     rc = rc_doorbell_init(&w->doorbell, on_doorbell);
     if (rc != 0)
         return rc;
@@ -361,6 +469,8 @@ int rc_workers_start(const struct rc_config *cfg)
     p->msg_ring = !cfg->force_eventfd && rc_ring_has_msg_ring();
     /* A worker's request comes back within a round trip; longer polls only burn CPU. */
     p->spin_ns = (uint64_t)(cfg->spin_us < WORKER_SPIN_US ? cfg->spin_us : WORKER_SPIN_US) * 1000u;
+    pthread_mutex_init(&p->overflow_lock, NULL);
+    p->overflow_tail = &p->overflow_head;
     for (running = 0; running < p->n; running++) {
         rc = start_worker(p, running);
         if (rc != 0)
@@ -379,6 +489,7 @@ int rc_workers_start(const struct rc_config *cfg)
 void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
 {
     struct rc_pool *p = atomic_exchange(&pool, NULL);
+    struct rc_req *req;
     bool stuck = false;
 
     if (p == NULL)
@@ -388,6 +499,9 @@ void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
         sched_yield();
     atomic_store(&p->stopping, 1);
     join_all(p, p->n, timeout_ms);
+    /* Every worker stuck: nobody else answers what waits in the overflow. */
+    while ((req = overflow_pop(p)) != NULL)
+        answer(NULL, req, -ESHUTDOWN);
     for (unsigned int i = 0; i < p->n; i++)
         stuck |= !p->w[i].joined;
     /* A stuck worker still uses the pool; so may other threads at exit(). */
@@ -399,6 +513,36 @@ void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
     }
 }
 
+void rc_workers_fork_prepare(unsigned int timeout_ms)
+{
+    struct rc_pool *p = atomic_load(&pool);
+    struct timespec deadline = rc_realtime_after_ms(timeout_ms);
+
+    if (p == NULL)
+        return;
+    for (unsigned int i = 0; i < p->n; i++)
+        p->w[i].guard_held = pthread_rwlock_timedwrlock(&p->w[i].guard, &deadline) == 0;
+    pthread_mutex_lock(&p->overflow_lock);
+}
+
+static void fork_release(struct rc_pool *p)
+{
+    pthread_mutex_unlock(&p->overflow_lock);
+    for (unsigned int i = 0; i < p->n; i++) {
+        if (p->w[i].guard_held)
+            pthread_rwlock_unlock(&p->w[i].guard);
+        p->w[i].guard_held = false;
+    }
+}
+
+void rc_workers_fork_parent(void)
+{
+    struct rc_pool *p = atomic_load(&pool);
+
+    if (p != NULL)
+        fork_release(p);
+}
+
 void rc_workers_forget_after_fork(void)
 {
     struct rc_pool *p = atomic_load(&pool);
@@ -407,6 +551,7 @@ void rc_workers_forget_after_fork(void)
     atomic_store(&submitters, 0);
     if (p == NULL)
         return;
+    fork_release(p);
     /* The threads stayed in the parent; close this process's copies of their rings. */
     for (unsigned int i = 0; i < p->n; i++)
         p->w[i].joined = true;

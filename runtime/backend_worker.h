@@ -5,6 +5,11 @@
  * missing or RINGCRYPT_FORCE_EVENTFD=1, an eventfd doorbell and a lock-free
  * inbox carry both directions. Threads without a core always use a worker's
  * doorbell. Callback- and fd-mode requests complete on the worker itself.
+ *
+ * A worker is sent at most one request at a time; when every worker has
+ * one, requests wait in one shared overflow queue that workers drain as they
+ * finish. A worker stuck in a work function therefore holds that one request
+ * and receives nothing more.
  */
 #ifndef RC_BACKEND_WORKER_H
 #define RC_BACKEND_WORKER_H
@@ -20,6 +25,15 @@ int rc_workers_start(const struct rc_config *cfg);
  * timeout_ms. keep_memory: at exit(), other threads may still hold the pool.
  */
 void rc_workers_stop(unsigned int timeout_ms, bool keep_memory);
+/*
+ * fork()'s prepare handler: waits until no worker handles a request (runs
+ * OpenSSL's code, releases a request's context) and keeps them from starting
+ * another; a worker still busy after timeout_ms is left as it is and the fork
+ * goes ahead. The parent's handler lets them go; in the child the pool is
+ * forgotten.
+ */
+void rc_workers_fork_prepare(unsigned int timeout_ms);
+void rc_workers_fork_parent(void);
 void rc_workers_forget_after_fork(void);
 
 /* 0, or -ESHUTDOWN when the workers are stopped. */

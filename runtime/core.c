@@ -48,8 +48,7 @@ void rc_core_answer(struct rc_core *core, struct rc_req *req)
     if (rc_list_linked(&req->link))
         rc_list_remove(&req->link);
     core->in_backend--;
-    rc_req_finish(req, rc_req_result(req), RC_FINISH_WAKE);
-    rc_req_put(req);
+    rc_req_answer(req, rc_req_result(req));
 }
 
 static void on_kernel_done(void *owner, struct rc_req *req, int result)

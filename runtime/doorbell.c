@@ -35,11 +35,16 @@ int rc_doorbell_arm(struct rc_doorbell *db, struct io_uring *ring)
     return 0;
 }
 
-void rc_doorbell_post(struct rc_doorbell *db, struct rc_snode *node)
+void rc_doorbell_ring(struct rc_doorbell *db)
 {
     static const uint64_t one = 1;
 
     /* Cannot fail short of a closed fd: the counter would need 2^64-1 rings. */
+    (void)!write(db->efd, &one, sizeof(one));
+}
+
+void rc_doorbell_post(struct rc_doorbell *db, struct rc_snode *node)
+{
     if (rc_mpsc_push(&db->inbox, node))
-        (void)!write(db->efd, &one, sizeof(one));
+        rc_doorbell_ring(db);
 }

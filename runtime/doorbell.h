@@ -29,4 +29,7 @@ int rc_doorbell_arm(struct rc_doorbell *db, struct io_uring *ring);
 /* Producer side (any thread): queue node, ring when the inbox was empty. */
 void rc_doorbell_post(struct rc_doorbell *db, struct rc_snode *node);
 
+/* Wakes the owner with nothing in its inbox: it looks at whatever else it serves. */
+void rc_doorbell_ring(struct rc_doorbell *db);
+
 #endif

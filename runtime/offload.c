@@ -54,7 +54,6 @@ bool rc_req_finish(struct rc_req *req, int outcome, unsigned int how)
         return false;
     if (req->mode != RC_MODE_CORE)
         rc_watchdog_unwatch(req);
-    slot_put(req);
     /* Counted before done: whoever sees done sees the counts. */
     rc_stat_inc(RC_ST_COMPLETED);
     if (outcome < 0)
@@ -67,6 +66,17 @@ bool rc_req_finish(struct rc_req *req, int outcome, unsigned int how)
     if (how & RC_FINISH_WAKE)
         rc_waiter_wake(req->waiter, req->mode, outcome < 0 ? RC_WAKE_ERR : RC_WAKE_OK);
     return true;
+}
+
+void rc_req_answer(struct rc_req *req, int result)
+{
+    /*
+     * The slot is given back here, not when a deadline completes the request:
+     * work a backend still holds or runs counts against the limit until then.
+     */
+    slot_put(req);
+    rc_req_finish(req, result, RC_FINISH_WAKE);
+    rc_req_put(req);
 }
 
 /* Hands req to the backend: 0, -EAGAIN (back-pressure) or another -errno. */
@@ -115,8 +125,7 @@ static void pause_job(struct rc_req *req)
     rc_stat_inc(RC_ST_PAUSED);
     ASYNC_pause_job();
     rc_stat_inc(RC_ST_RESUMED);
-    if (req->mode == RC_MODE_FD)
-        rc_waiter_drain(req->waiter);
+    rc_waiter_resumed(req->waiter);
 }
 
 static void back_pressure(struct rc_req *req, ASYNC_WAIT_CTX *wctx)
@@ -209,13 +218,20 @@ int rc_offload(struct rc_req *req)
         pause_job(req);
     }
     if (rc == 0) {
-        /* ASYNC_pause_job may return early (the app may retry at will): loop on done. */
-        while (!is_done(req))
+        /*
+         * Paused even when the answer is already in (a worker can beat this
+         * thread here): its wake — callback or eventfd write — is for this
+         * pause, and only a pause announces the wait ctx's fd to the app.
+         * ASYNC_pause_job may return early (the app may retry at will): loop on done.
+         */
+        do
             pause_job(req);
+        while (!is_done(req));
     } else if (!is_done(req)) {
         rc_req_finish(req, rc, RC_FINISH_QUIET);
     }
     w->cur = NULL;
+    rc_waiter_settle(w, wctx);
     if (req->outcome < 0)
         ASYNC_WAIT_CTX_set_status(wctx, ASYNC_STATUS_ERR);
     return req->outcome;

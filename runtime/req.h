@@ -72,6 +72,7 @@ struct rc_req {
     bool watched;        /* on the watchdog's list (under its lock) */
     bool in_kernel;      /* its kernel operation is on its core's ring: the core must reap it */
     bool kernel_refused; /* queued for a kernel socket, then refused one: the work function's */
+    unsigned int worker; /* MSG_RING: the worker claimed for it, whose doorbell takes a refused send */
     struct rc_core *core;
     struct rc_waiter *waiter;
     unsigned int fork_gen; /* the process it was offloaded in (see rc_fork_gen) */
@@ -95,6 +96,13 @@ enum rc_finish {
  * first.
  */
 bool rc_req_finish(struct rc_req *req, int outcome, unsigned int how);
+
+/*
+ * A backend lets go of req with its result: gives back its slot (held until
+ * now even if a deadline completed the request), completes it if nobody did
+ * first, and drops the backend's reference. The core's thread in core mode.
+ */
+void rc_req_answer(struct rc_req *req, int result);
 
 /*
  * io_uring carries requests between threads with the kernel's own ordering,

@@ -64,10 +64,29 @@ static void at_exit(void)
     pthread_mutex_unlock(&rt.lock);
 }
 
+/*
+ * A worker inside OpenSSL at the fork may hold a lock — an RSA key's, a
+ * DRBG's — that the child's copy would keep forever: the child's next use of
+ * that key would hang. So the fork waits for the workers to be out of it
+ * (bounded: a stuck worker is left inside and the child takes its chances).
+ * The runtime lock keeps the pool from starting or stopping meanwhile.
+ */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&rt.lock);
+    rc_workers_fork_prepare(rt.cfg.timeout_ms);
+}
+
+static void after_fork_parent(void)
+{
+    rc_workers_fork_parent();
+    pthread_mutex_unlock(&rt.lock);
+}
+
 static void after_fork_child(void)
 {
     /* Only this thread came along: the parent's threads, rings and requests stay its own. */
-    pthread_mutex_init(&rt.lock, NULL);
+    pthread_mutex_unlock(&rt.lock);
     rc_fork_gen++;
     atomic_store(&rt.running, 0);
     rt.started = false;
@@ -92,7 +111,8 @@ static int start_locked(void)
          * nothing: ask for something real.
          */
         OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
-        if (atexit(at_exit) != 0 || pthread_atfork(NULL, NULL, after_fork_child) != 0) {
+        if (atexit(at_exit) != 0
+            || pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
             snprintf(rt.error, sizeof(rt.error), "cannot install exit and fork handlers");
             rc = -ENOMEM;
             goto fail;

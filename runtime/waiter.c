@@ -128,10 +128,23 @@ void rc_waiter_wake(struct rc_waiter *w, enum rc_mode mode, enum rc_wake kind)
     }
 }
 
-void rc_waiter_drain(struct rc_waiter *w)
+void rc_waiter_resumed(struct rc_waiter *w)
 {
     uint64_t count;
 
+    w->announced = true;
     if (w->efd >= 0)
         (void)!read(w->efd, &count, sizeof(count));
+}
+
+void rc_waiter_settle(struct rc_waiter *w, ASYNC_WAIT_CTX *ctx)
+{
+    if (w->announced)
+        return;
+    /* Never announced, so OpenSSL drops the entry without calling its cleanup. */
+    ASYNC_WAIT_CTX_clear_fd(ctx, &waiter_key);
+    pthread_mutex_lock(&w->lock);
+    w->waitctx = NULL;
+    pthread_mutex_unlock(&w->lock);
+    rc_waiter_put(w);
 }

@@ -182,13 +182,10 @@ static int concurrent_body(struct t_job *j)
     return rc;
 }
 
-/* Opens the gate once `running` reached its expected value, or after 10 s. */
+/* Opens the gate once the expected number of requests are held there, or after 20 s. */
 static void *gate_keeper(void *arg)
 {
-    int expect = *(int *)arg;
-
-    for (int i = 0; i < 10000 && atomic_load(&running) < expect; i++)
-        usleep(1000);
+    t_gate_wait_held(*(int *)arg);
     /* Give a fourth worker, if there were one, the time to show up. */
     usleep(50000);
     t_gate_open();

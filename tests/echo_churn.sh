@@ -196,13 +196,13 @@ if start_server churn --offload async --workers 2; then
     hostile_clients
     if [ -n "$server" ]; then
         now=
-        for _ in $(seq 100); do
+        for _ in $(seq 300); do
             now=$(fds)
             [ "$now" -le "$baseline" ] && break
             sleep 0.1
         done
         [ "$now" -le "$baseline" ] ||
-            fail "fds: $now 10 s after the last client, $baseline before the load: $(ls -l "/proc/$server/fd" | tail -n +2 | awk '{ print $NF }' | sort | uniq -c | sort -rn | head -5)"
+            fail "fds: $now 30 s after the last client, $baseline before the load: $(ls -l "/proc/$server/fd" | tail -n +2 | awk '{ print $NF }' | sort | uniq -c | sort -rn | head -5)"
         echo "   $now fds after the last client"
         stop_server churn
         echo "   server: $final"
@@ -226,18 +226,27 @@ fi
 
 echo "== SIGTERM in the middle of a mixed load, 20% of the handshakes cut"
 if start_server midload --offload async --workers 2; then
-    "$b/ringcrypt-load" --port "$port" --mode mixed --connections 64 --cut 20 --duration 3 --json \
-        >"$work/midload.json" 2>"$work/midload.err" &
+    # Until SIGTERM ends it: the load is still running when the server goes.
+    "$b/ringcrypt-load" --port "$port" --mode mixed --connections 64 --cut 20 --duration 600 \
+        --progress --json >"$work/midload.json" 2>"$work/midload.err" &
     load=$!
-    sleep 1.5
+    # In the middle: once an echo came back (so the server has finished handshakes), whenever that is.
+    echoed=
+    for _ in $(seq 600); do
+        echoed=$(tr '\r' '\n' <"$work/midload.err" | awk '$6 == "p99" && $7 > 0 { print; exit }')
+        [ -n "$echoed" ] && break
+        kill -0 "$load" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$echoed" ] || fail "no echo within 60 s of the mixed load: $(tr '\r' '\n' <"$work/midload.err" | tail -3)"
     # Connections mid-handshake, their jobs paused, close first: the server still exits 0 in 10 s.
     stop_server midload
     echo "   server: $final"
     handshakes=$(jnum handshakes "$final") submitted=$(jnum submitted "$final") completed=$(jnum completed "$final")
     [ "${handshakes:-0}" -gt 0 ] || fail "no handshakes before SIGTERM: $final"
     [ "${completed:-x}" = "${submitted:-y}" ] || fail "completed != submitted at exit: $final"
-    wait "$load"
-    rc=$?
+    kill -TERM "$load" 2>/dev/null
+    wait_exit "$load" 30 "ringcrypt-load after SIGTERM"
     load=
     [ "$rc" -eq 0 ] || fail "ringcrypt-load exited $rc when its server went away: $(tail -5 "$work/midload.err")"
 fi

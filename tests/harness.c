@@ -3,18 +3,22 @@
 #include <dirent.h>
 #include <stddef.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <libgen.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
+
+#include "clock.h"
 
 extern char **environ;
 
@@ -98,7 +102,9 @@ int t_main(int argc, char **argv, const struct scenario *scenarios)
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t held_cond = PTHREAD_COND_INITIALIZER;
 static bool gate_closed;
+static int gate_held;
 
 void t_gate_close(void)
 {
@@ -133,10 +139,28 @@ int t_work_compute(void *ctx)
 int t_work_blocked(void *ctx)
 {
     pthread_mutex_lock(&gate_lock);
-    while (gate_closed)
-        pthread_cond_wait(&gate_cond, &gate_lock);
+    if (gate_closed) {
+        gate_held++;
+        pthread_cond_broadcast(&held_cond);
+        while (gate_closed)
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        gate_held--;
+    }
     pthread_mutex_unlock(&gate_lock);
     return t_work_compute(ctx);
+}
+
+int t_gate_wait_held(int n)
+{
+    struct timespec until = rc_realtime_after_ms(20000);
+    int held;
+
+    pthread_mutex_lock(&gate_lock);
+    while (gate_held < n && pthread_cond_timedwait(&held_cond, &gate_lock, &until) == 0)
+        ;
+    held = gate_held;
+    pthread_mutex_unlock(&gate_lock);
+    return held;
 }
 
 void t_work_release(void *ctx)
@@ -391,18 +415,11 @@ int t_driver_loop(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
             break;
         case T_CALLBACK: {
             struct t_job *ready;
-            struct timespec until;
+            struct timespec until = rc_realtime_after_ms(100);
 
             pthread_mutex_lock(&d->lock);
-            if (d->ready == NULL) {
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += 100 * 1000000;
-                if (until.tv_nsec >= 1000000000) {
-                    until.tv_sec++;
-                    until.tv_nsec -= 1000000000;
-                }
+            if (d->ready == NULL)
                 pthread_cond_timedwait(&d->cond, &d->lock, &until);
-            }
             ready = d->ready;
             d->ready = NULL;
             pthread_mutex_unlock(&d->lock);
@@ -498,6 +515,42 @@ const char *t_build_dir(void)
     snprintf(probe, sizeof(probe), "%s/ringcrypt.so", dir);
     if (access(probe, F_OK) != 0)
         snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/..");
+    return dir;
+}
+
+/* NULL when path is a directory, else why not. */
+static const char *not_a_dir(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return strerror(errno);
+    return S_ISDIR(st.st_mode) ? NULL : "not a directory";
+}
+
+const char *t_wycheproof_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *env = getenv("RC_WYCHEPROOF_DIR"), *why;
+
+    if (env != NULL && env[0] != '\0') {
+        why = not_a_dir(env);
+        if (why != NULL) {
+            fprintf(stderr, "RC_WYCHEPROOF_DIR=%s: %s\n", env, why);
+            return NULL;
+        }
+        snprintf(dir, sizeof(dir), "%s", env);
+        return dir;
+    }
+    snprintf(dir, sizeof(dir), "%s/../../shared/wycheproof", t_build_dir());
+    why = not_a_dir(dir);
+    if (why != NULL) {
+        fprintf(stderr,
+                "no Wycheproof vectors at %s (../shared/wycheproof beside the checkout): %s;"
+                " set RC_WYCHEPROOF_DIR to the directory that holds them\n",
+                dir, why);
+        return NULL;
+    }
     return dir;
 }
 

@@ -76,6 +76,11 @@ void t_work_release(void *ctx);
 
 void t_gate_close(void);
 void t_gate_open(void);
+/*
+ * Waits (up to 20 s) until n calls of t_work_blocked are held at the closed
+ * gate: the backend has taken their requests. Returns how many are held.
+ */
+int t_gate_wait_held(int n);
 
 /* A request for t_work_compute (or fn) with in, released counted in *released. */
 struct rc_req *t_req(int (*fn)(void *), long in, int result, _Atomic int *released);
@@ -184,6 +189,13 @@ OSSL_LIB_CTX *t_provider_libctx(void);
 
 /* Unloads the provider and frees the context. */
 void t_provider_free(OSSL_LIB_CTX *libctx);
+
+/*
+ * The directory of the Wycheproof vectors: RC_WYCHEPROOF_DIR when set, else
+ * ../shared/wycheproof beside the checkout (t_build_dir()/../../shared/wycheproof).
+ * NULL, with the reason and the remedy printed, when there is no such directory.
+ */
+const char *t_wycheproof_dir(void);
 
 /* Prints and clears this thread's OpenSSL error queue (after a failure). */
 void t_print_errors(const char *what);

@@ -39,6 +39,7 @@
 #include <openssl/x509.h>
 
 #include "cert.h"
+#include "clock.h"
 #include "harness.h"
 
 /* The name apps/cert.c puts in its certificates; the client checks it. */
@@ -389,16 +390,9 @@ static int wake_from_worker(SSL *ssl, void *arg)
 
 static bool wait_wake(struct server *s, int timeout_ms)
 {
-    struct timespec until;
+    struct timespec until = rc_realtime_after_ms((unsigned int)timeout_ms);
     bool woke;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&s->lock);
     /* A worker may call back before the job has even paused: counted, not lost. */
     while (s->wakes == s->wakes_taken && pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
@@ -597,11 +591,10 @@ static bool refused(const struct server *s, const struct client *c)
 }
 
 /* ---- holding the only worker ---------------------------------------------
- * Left alone, the worker may finish an offload before the job that made it has
- * even paused, and then libssl never says SSL_ERROR_WANT_ASYNC. With one
- * worker (RINGCRYPT_WORKERS=1), held by a job of another thread (callback
+ * Left alone, the worker answers an offload moments after its job paused. With
+ * one worker (RINGCRYPT_WORKERS=1), held by a job of another thread (callback
  * mode, no core) until the gate opens, the server's next offload has to wait
- * behind it: its job pauses for sure.
+ * behind it: its job stays paused for as long as the test needs.
  */
 
 struct hold {
@@ -610,18 +603,10 @@ struct hold {
     int ret;
 };
 
-static _Atomic int worker_held;
-
-static int held_work(void *ctx)
-{
-    atomic_store(&worker_held, 1);
-    return t_work_blocked(ctx);
-}
-
 static int hold_job(void *arg)
 {
     (void)arg;
-    return t_offload(&(struct t_offload_args){ .fn = held_work });
+    return t_offload(&(struct t_offload_args){ .fn = t_work_blocked });
 }
 
 static void *hold_thread(void *arg)
@@ -647,19 +632,12 @@ static bool wait_until(bool (*done)(const void *arg), const void *arg, struct rc
     return true;
 }
 
-static bool holding(const void *arg)
-{
-    (void)arg;
-    return atomic_load(&worker_held) != 0;
-}
-
 static void hold_begin(struct hold *h)
 {
-    atomic_store(&worker_held, 0);
     t_gate_close();
     h->started = pthread_create(&h->thread, NULL, hold_thread, h) == 0;
     CHECK(h->started, "no thread to hold the worker");
-    CHECK(h->started && wait_until(holding, NULL, NULL), "the worker was never held");
+    CHECK(h->started && t_gate_wait_held(1) == 1, "the worker was never held");
 }
 
 static void hold_end(struct hold *h)

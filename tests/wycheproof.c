@@ -1116,20 +1116,6 @@ static void check_offloads(const struct run *r, int mode, const char *file, long
           file, (unsigned long long)d->kernel_ops, r->kernel_expected);
 }
 
-static const char *vector_dir(void)
-{
-    static char dir[4200];
-    const char *env = getenv("RC_WYCHEPROOF_DIR");
-
-    snprintf(dir, sizeof(dir), "%s/../../shared/wycheproof", t_build_dir());
-    if (access(dir, R_OK) == 0)
-        return dir;
-    if (env != NULL && env[0] != '\0' && access(env, R_OK) == 0)
-        return env;
-    fprintf(stderr, "no Wycheproof vectors in %s, and RC_WYCHEPROOF_DIR names none\n", dir);
-    return NULL;
-}
-
 /* The default provider in a context of its own, for reference outputs. */
 static bool reference_libctx(struct run *r)
 {
@@ -1179,7 +1165,7 @@ static bool chosen(const char *file)
 
 static int vectors(int mode)
 {
-    struct run r = { .dir = vector_dir() };
+    struct run r = { .dir = t_wycheproof_dir() };
     struct rc_info info;
     long offloadable = 0;
 
