@@ -176,7 +176,11 @@ RC_API void *rc_req_ctx(struct rc_req *req);
  *                 schedule the resumption;
  *   fd mode       no callback: an eventfd registered with the wait ctx
  *                 (ASYNC_WAIT_CTX_set_wait_fd) becomes readable.
- * In the callback modes ringcrypt registers an entry with fd -1 under its own
+ * A job whose work went to a backend pauses at least once, even if the work
+ * is done before it gets there: each completion's callback or eventfd write
+ * answers a pause, and the eventfd is announced by the first pause (libssl's
+ * SSL_get_changed_async_fds after SSL_ERROR_WANT_ASYNC) and stays in the wait
+ * ctx until it is freed. In the callback modes ringcrypt registers an entry with fd -1 under its own
  * key, so that it learns when the wait ctx is freed; poll no fds in those
  * modes. When the in-flight limit is reached or a backend refuses, the status
  * is ASYNC_STATUS_EAGAIN, the job pauses and retries on resume; a core calls
