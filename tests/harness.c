@@ -542,8 +542,10 @@ const char *t_wycheproof_dir(void)
         snprintf(dir, sizeof(dir), "%s", env);
         return dir;
     }
-    snprintf(dir, sizeof(dir), "%s/../../shared/wycheproof", t_build_dir());
-    why = not_a_dir(dir);
+    if (snprintf(dir, sizeof(dir), "%s/../../shared/wycheproof", t_build_dir()) >= (int)sizeof(dir))
+        why = "path too long";
+    else
+        why = not_a_dir(dir);
     if (why != NULL) {
         fprintf(stderr,
                 "no Wycheproof vectors at %s (../shared/wycheproof beside the checkout): %s;"

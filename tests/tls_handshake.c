@@ -528,7 +528,9 @@ static int connect_ends(const struct world *w, struct server *s, struct client *
     s->ssl = SSL_new(w->sctx);
     c->ssl = SSL_new(w->cctx);
     if (s->ssl == NULL || c->ssl == NULL || !BIO_new_bio_pair(&sb, PAIR_BYTES, &cb, PAIR_BYTES)
-        || !SSL_set_async_callback_arg(s->ssl, s) || !SSL_set1_host(c->ssl, HOST)) {
+        || !SSL_set_async_callback_arg(s->ssl, s)
+        /* SSL_set1_host, which OpenSSL 4.0 deprecates, did just this. */
+        || !X509_VERIFY_PARAM_set1_host(SSL_get0_param(c->ssl), HOST, 0)) {
         t_print_errors("connect");
         BIO_free(sb);
         BIO_free(cb);
