@@ -1,4 +1,4 @@
-# Sourced by the end-to-end tests (echo_e2e, echo_churn, haproxy,
+# Sourced by the end-to-end tests (echo_e2e, echo_churn, haproxy, stock_tools,
 # sserver_storm): a failure counter; starting, stopping and reading
 # ringcrypt-echo; stock servers with the module; file descriptors, exits and
 # the runtime's counters. Needs $b (the build directory) and $root set. A

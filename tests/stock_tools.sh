@@ -11,17 +11,9 @@ root=$(cd "$b/.." && pwd)
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 server=
-failures=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# A sanitized module only loads into a process whose sanitizer runtime comes first.
-runtime=$(ldd "$b/ringcrypt.so" | awk '/lib(asan|tsan)\.so/ { print $3 }')
-if [ -n "$runtime" ]; then
-    # The stock tools themselves are not instrumented: leaks and races inside them are not ours.
-    export ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_signal_unsafe=0:halt_on_error=0:exitcode=0
-fi
-openssl() { LD_PRELOAD=$runtime command openssl "$@"; }
+. "$root/tests/echo_lib.sh"
+# openssl is a stock program: with the sanitizer runtime first where the module has one.
+openssl() { "${stock[@]}" openssl "$@"; }
 
 # Counters of a run: RINGCRYPT_STATS writes one JSON line per process at exit.
 submitted() { sed -n 's/.*"submitted":\([0-9]*\).*/\1/p' "$1" | tail -1; }
@@ -53,9 +45,8 @@ n=$(submitted "$work/speed-sync.json")
 echo "== openssl s_server -async with OPENSSL_CONF, s_client TLS 1.3 and 1.2"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
     -days 1 -subj /CN=ringcrypt-test >/dev/null 2>&1 || fail "cannot make a certificate"
-sed "s#^module = ringcrypt.so#module = $b/ringcrypt.so#" "$root/docs/openssl-ringcrypt.cnf" >"$work/openssl.cnf"
 # Port 0: the kernel picks a free one, which s_server's ACCEPT line names.
-OPENSSL_CONF=$work/openssl.cnf RINGCRYPT_STATS=$work/server.json openssl s_server -async \
+RINGCRYPT_STATS=$work/server.json "${with_ringcrypt[@]}" "${stock[@]}" openssl s_server -async \
     -accept 127.0.0.1:0 -key "$work/key.pem" -cert "$work/cert.pem" -naccept 2 -www \
     >"$work/server.out" 2>&1 &
 server=$!
