@@ -392,13 +392,18 @@ void t_job_abandon(struct t_job *j)
     j->d->remaining--;
 }
 
-int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
+void t_driver_start(struct t_driver *d, struct t_job *jobs, int n)
 {
     for (int i = 0; i < n; i++) {
         t_job_step(&jobs[i]);
         if (d->mode == T_FD)
             record_status(&jobs[i]);
     }
+}
+
+int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms)
+{
+    t_driver_start(d, jobs, n);
     return t_driver_loop(d, jobs, n, timeout_ms);
 }
 

@@ -151,6 +151,8 @@ int t_driver_init(struct t_driver *d, enum t_mode mode, struct t_job *jobs, int 
 /* The same, with the core created with opts. */
 int t_driver_init_opts(struct t_driver *d, enum t_mode mode, const struct rc_core_opts *opts,
                        struct t_job *jobs, int n, int (*body)(struct t_job *), void *arg);
+/* Starts every job: each runs until it pauses or finishes. */
+void t_driver_start(struct t_driver *d, struct t_job *jobs, int n);
 /* Starts every job and drives them until all finished or timeout_ms passed. 0 or -ETIMEDOUT. */
 int t_driver_run(struct t_driver *d, struct t_job *jobs, int n, int timeout_ms);
 /* Drives jobs already started (t_job_step) until all finished or abandoned. */
