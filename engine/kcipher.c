@@ -81,8 +81,9 @@ struct rc_kcipher *rc_kcipher_dup(const struct rc_kcipher *k)
     return d;
 }
 
-int rc_kcipher_init(struct rc_actx *w, const unsigned char *key, size_t keylen,
-                    const unsigned char *iv, size_t ivlen)
+/* new_key: key (NULL: one the kernel cannot take) replaces the one we had. */
+static int init(struct rc_actx *w, bool new_key, const unsigned char *key, size_t keylen,
+                const unsigned char *iv, size_t ivlen)
 {
     struct rc_kcipher *k = w->k;
 
@@ -98,11 +99,12 @@ int rc_kcipher_init(struct rc_actx *w, const unsigned char *key, size_t keylen,
         k->aead = strcmp(k->alg, "cbc(aes)") != 0;
         k->pad = true;
     }
-    if (key != NULL) {
+    if (new_key) {
         rc_key_free(k->key);
         k->key = NULL;
-        k->keylen = keylen <= sizeof(k->keybytes) ? keylen : 0;
-        memcpy(k->keybytes, key, k->keylen);
+        k->keylen = key != NULL && keylen <= sizeof(k->keybytes) ? keylen : 0;
+        if (k->keylen > 0)
+            memcpy(k->keybytes, key, k->keylen);
     }
     if (iv != NULL) {
         k->have_iv = ivlen <= sizeof(k->iv);
@@ -126,6 +128,17 @@ int rc_kcipher_init(struct rc_actx *w, const unsigned char *key, size_t keylen,
     k->aadlen = 0;
     k->aad_overflow = k->data_seen = k->tag_set = k->tag_ready = false;
     return 1;
+}
+
+int rc_kcipher_init(struct rc_actx *w, const unsigned char *key, size_t keylen,
+                    const unsigned char *iv, size_t ivlen)
+{
+    return init(w, key != NULL, key, keylen, iv, ivlen);
+}
+
+int rc_kcipher_init_opaque(struct rc_actx *w, const unsigned char *iv, size_t ivlen)
+{
+    return init(w, true, NULL, 0, iv, ivlen);
 }
 
 static int catch_up(struct rc_actx *w);
@@ -172,11 +185,36 @@ int rc_kcipher_set_params(struct rc_actx *w, const OSSL_PARAM p[])
 }
 
 /*
+ * Whether the default provider begins a message after a finished one under
+ * the same IV. Releases differ (ChaCha20-Poly1305 did until OpenSSL guarded
+ * its IV state in 2026; GCM never did), so a copy of the context is asked:
+ * set afresh to the IV, it finishes an empty message and begins another.
+ */
+static bool restarts_after_final(struct rc_actx *w)
+{
+    struct rc_kcipher *k = w->k;
+    void *d = RC_CIPHER_FN(w, dupctx, DUPCTX)(w->inner);
+    unsigned char tail[BLOCK];
+    size_t n = 0;
+    bool yes;
+
+    ERR_set_mark();
+    yes = d != NULL && RC_CIPHER_FN(w, encrypt_init, ENCRYPT_INIT)(d, NULL, 0, k->iv, k->ivlen, NULL)
+          && RC_CIPHER_FN(w, final, FINAL)(d, tail, &n, sizeof(tail))
+          /* AAD: no output, but the size check still wants room for it */
+          && RC_CIPHER_FN(w, update, UPDATE)(d, NULL, &n, 1, k->iv, 1);
+    ERR_pop_to_mark();
+    if (d != NULL)
+        RC_CIPHER_FN(w, freectx, FREECTX)(d);
+    return yes;
+}
+
+/*
  * A message after one the kernel finished, with no new IV: the default
- * provider's context never saw the first (only its AAD). GCM refuses, as the
- * default provider does (a second message under one IV); ChaCha20-Poly1305
- * starts over, as the default provider does: its context is set up afresh
- * with the same IV, and the kernel's tag is stale.
+ * provider's context never saw the first (only its AAD). Where the default
+ * provider refuses (a second message under one IV), so do we; where it starts
+ * over, its context is set up afresh with the same IV, and the kernel's tag
+ * is stale.
  */
 static int after_kernel_final(struct rc_actx *w)
 {
@@ -184,7 +222,7 @@ static int after_kernel_final(struct rc_actx *w)
 
     if (!k->finished)
         return 1;
-    if (strcmp(k->alg, "gcm(aes)") == 0)
+    if (!restarts_after_final(w))
         return 0;
     k->finished = k->tag_ready = false;
     return inner_set_iv(w, k->iv, k->ivlen);

@@ -43,6 +43,13 @@ static const struct kalg kalgs[] = {
 };
 #define NKALGS (sizeof(kalgs) / sizeof(kalgs[0]))
 
+/* One operation's controls: ALG_SET_OP, ALG_SET_IV (up to 16 bytes), ALG_SET_AEAD_ASSOCLEN. */
+union kcmsg {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct af_alg_iv) + 16) +
+             CMSG_SPACE(sizeof(uint32_t))];
+};
+
 /* Set at start-up, before the runtime is marked running; read-only after. */
 static unsigned int used_mask;
 static char used_names[256];
@@ -103,11 +110,7 @@ struct rc_kstate {
     struct rc_link link;     /* its pool's waiting or running list */
     struct msghdr msg;
     struct iovec siov, riov[2];
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct af_alg_iv) + 16) +
-                 CMSG_SPACE(sizeof(uint32_t))];
-    } cmsg;
+    union kcmsg cmsg;
     unsigned char aad_sink[]; /* the kernel writes the AAD ahead of the output */
 };
 
@@ -128,46 +131,6 @@ static int bind_alg(int fd, const struct kalg *a)
     snprintf((char *)sa.salg_type, sizeof(sa.salg_type), "%s", a->type);
     snprintf((char *)sa.salg_name, sizeof(sa.salg_name), "%s", a->name);
     return bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
-}
-
-int rc_kernel_probe(const struct rc_config *cfg, char *err, size_t errlen)
-{
-    unsigned int offered = 0;
-    size_t used = 0;
-    int fd;
-
-    used_mask = 0;
-    used_names[0] = '\0';
-    if (cfg->backend != RC_BACKEND_AUTO && cfg->backend != RC_BACKEND_AFALG)
-        return 0;
-    fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        if (cfg->backend != RC_BACKEND_AFALG)
-            return 0;
-        snprintf(err, errlen, "backend=afalg (RINGCRYPT_BACKEND): this kernel has no AF_ALG sockets (%s)",
-                 strerror(errno));
-        return -EINVAL;
-    }
-    close(fd);
-    for (size_t i = 0; i < NKALGS; i++) {
-        fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        if (bind_alg(fd, &kalgs[i]) == 0) {
-            offered |= 1u << i;
-            used += (size_t)snprintf(used_names + used, sizeof(used_names) - used, "%s%s",
-                                     used ? " " : "", kalgs[i].name);
-        }
-        close(fd);
-    }
-    if (offered == 0 && cfg->backend == RC_BACKEND_AFALG) {
-        snprintf(err, errlen, "backend=afalg (RINGCRYPT_BACKEND): the kernel's AF_ALG offers none of gcm(aes), "
-                              "rfc7539(chacha20,poly1305), cbc(aes), sha256/384/512, "
-                              "hmac(sha256/384)");
-        return -EINVAL;
-    }
-    used_mask = offered;
-    return 0;
 }
 
 const char *rc_kernel_algs_in_use(void)
@@ -467,19 +430,27 @@ static bool make_room(struct rc_kpool *p, const struct kent *keep)
     return false;
 }
 
-static int open_key_socket(const struct rc_key *k)
+/* A bound key socket for k: its descriptor, or -errno with *step the call that failed. */
+static int open_key_socket(const struct rc_key *k, const char **step)
 {
     int fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     int rc;
 
+    *step = "socket";
     if (fd < 0)
         return -errno;
+    *step = "bind";
     rc = bind_alg(fd, k->alg);
-    if (rc == 0 && k->alg->keyed && setsockopt(fd, SOL_ALG, ALG_SET_KEY, k->key, (socklen_t)k->keylen) != 0)
-        rc = -errno;
-    if (rc == 0 && k->alg->kind == K_AEAD
-        && setsockopt(fd, SOL_ALG, ALG_SET_AEAD_AUTHSIZE, NULL, k->authsize) != 0)
-        rc = -errno;
+    if (rc == 0 && k->alg->keyed) {
+        *step = "key";
+        if (setsockopt(fd, SOL_ALG, ALG_SET_KEY, k->key, (socklen_t)k->keylen) != 0)
+            rc = -errno;
+    }
+    if (rc == 0 && k->alg->kind == K_AEAD) {
+        *step = "tag size";
+        if (setsockopt(fd, SOL_ALG, ALG_SET_AEAD_AUTHSIZE, NULL, k->authsize) != 0)
+            rc = -errno;
+    }
     if (rc != 0) {
         close(fd);
         return rc;
@@ -533,12 +504,14 @@ static int acquire(struct rc_kpool *p, struct rc_kstate *ks)
         goto got;
     }
     if (e == NULL) {
-        if (!make_room(p, NULL) )
+        const char *step;
+
+        if (!make_room(p, NULL))
             return -EAGAIN;
         e = calloc(1, sizeof(*e));
         if (e == NULL)
             return -ENOMEM;
-        e->keyfd = open_key_socket(ks->op.key);
+        e->keyfd = open_key_socket(ks->op.key, &step);
         if (e->keyfd < 0) {
             fd = e->keyfd;
             free(e);
@@ -601,34 +574,34 @@ static void release(struct rc_kpool *p, struct rc_kstate *ks, bool clean)
     ks->ent = NULL;
 }
 
-static void prep_msg(struct rc_kstate *ks)
+/* op's SENDMSG: its input in one iovec, which msg points to, as are cmsg's controls. */
+static void prep_msg(struct msghdr *msg, struct iovec *iov, union kcmsg *cmsg,
+                     const struct rc_kernel_op *op, const struct kalg *a)
 {
-    const struct rc_kernel_op *op = &ks->op;
-    const struct kalg *a = ks->op.key->alg;
     struct cmsghdr *c;
     size_t room = 0;
 
-    memset(&ks->msg, 0, sizeof(ks->msg));
-    ks->siov.iov_base = (void *)op->in;
-    ks->siov.iov_len = op->inlen;
-    ks->msg.msg_iov = &ks->siov;
-    ks->msg.msg_iovlen = op->inlen > 0;
+    memset(msg, 0, sizeof(*msg));
+    iov->iov_base = (void *)op->in;
+    iov->iov_len = op->inlen;
+    msg->msg_iov = iov;
+    msg->msg_iovlen = op->inlen > 0;
     if (a->kind == K_HASH)
         return;
     room += CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct af_alg_iv) + op->ivlen);
     if (a->kind == K_AEAD)
         room += CMSG_SPACE(sizeof(uint32_t));
-    memset(&ks->cmsg, 0, sizeof(ks->cmsg));
-    ks->msg.msg_control = ks->cmsg.buf;
-    ks->msg.msg_controllen = room;
+    memset(cmsg, 0, sizeof(*cmsg));
+    msg->msg_control = cmsg->buf;
+    msg->msg_controllen = room;
 
-    c = CMSG_FIRSTHDR(&ks->msg);
+    c = CMSG_FIRSTHDR(msg);
     c->cmsg_level = SOL_ALG;
     c->cmsg_type = ALG_SET_OP;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     *(int *)(void *)CMSG_DATA(c) = op->dir == RC_KERNEL_ENCRYPT ? ALG_OP_ENCRYPT : ALG_OP_DECRYPT;
 
-    c = CMSG_NXTHDR(&ks->msg, c);
+    c = CMSG_NXTHDR(msg, c);
     c->cmsg_level = SOL_ALG;
     c->cmsg_type = ALG_SET_IV;
     c->cmsg_len = CMSG_LEN(sizeof(struct af_alg_iv) + op->ivlen);
@@ -639,7 +612,7 @@ static void prep_msg(struct rc_kstate *ks)
         memcpy(iv->iv, op->iv, op->ivlen);
     }
     if (a->kind == K_AEAD) {
-        c = CMSG_NXTHDR(&ks->msg, c);
+        c = CMSG_NXTHDR(msg, c);
         c->cmsg_level = SOL_ALG;
         c->cmsg_type = ALG_SET_AEAD_ASSOCLEN;
         c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
@@ -658,7 +631,7 @@ static int launch(struct rc_kpool *p, struct rc_kstate *ks)
         release(p, ks, true);
         return -EBUSY;
     }
-    prep_msg(ks);
+    prep_msg(&ks->msg, &ks->siov, &ks->cmsg, &ks->op, ks->op.key->alg);
     ks->riov[0].iov_base = ks->aad_sink;
     ks->riov[0].iov_len = ks->op.assoclen;
     ks->riov[1].iov_base = ks->op.out;
@@ -820,4 +793,128 @@ void rc_kpool_free(struct rc_kpool *p)
     while (p->ents != NULL)
         drop_entry(p, &p->ents);
     free(p);
+}
+
+/* ---- start-up: what the kernel offers ------------------------------------ */
+
+static const char *errno_name(int err)
+{
+    const char *name = strerrorname_np(err);
+
+    return name != NULL ? name : "unknown errno";
+}
+
+/*
+ * Whether the kernel runs a as the backend will use it: a key socket (bound,
+ * a key of zeros, the tag size), an operation socket accepted from it, and
+ * one small operation sent whole whose answer is there at once. 0, or -errno
+ * with *step the call the kernel refused.
+ */
+static int try_alg(const struct kalg *a, const char **step)
+{
+    static const unsigned char zeros[32];
+    unsigned char out[sizeof(zeros) + 64];
+    struct rc_kernel_op op = {
+        .dir = a->kind == K_HASH ? RC_KERNEL_DIGEST : RC_KERNEL_ENCRYPT,
+        .ivlen = a->ivlen,
+        .in = zeros,
+        .inlen = a->kind == K_SKCIPHER ? a->block : sizeof(zeros),
+        .out = out,
+        .outsize = sizeof(out),
+    };
+    size_t send_len = 0, read_len = 0, outlen = 0;
+    struct rc_key *key = NULL;
+    union kcmsg cmsg;
+    struct msghdr msg;
+    struct iovec iov;
+    int keyfd = -1, fd = -1, rc;
+    ssize_t n;
+
+    *step = "set-up";
+    rc = rc_key_new(a->name, zeros, a->keyed ? sizeof(zeros) : 0, a->kind == K_AEAD ? 16 : 0, &key);
+    if (rc != 0)
+        goto out;
+    op.key = key;
+    rc = sizes(&op, &send_len, &read_len, &outlen);
+    if (rc != 0)
+        goto out;
+    keyfd = open_key_socket(key, step);
+    if (keyfd < 0) {
+        rc = keyfd;
+        goto out;
+    }
+    *step = "accept";
+    fd = accept4(keyfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    prep_msg(&msg, &iov, &cmsg, &op, a);
+    *step = "send";
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    rc = n < 0 ? -errno : (size_t)n != send_len ? -EIO : 0;
+    if (rc != 0)
+        goto out;
+    /* A kernel that waits for more input here would leave the backend's reads waiting too. */
+    *step = "read";
+    n = recv(fd, out, read_len, MSG_DONTWAIT);
+    rc = n < 0 ? -errno : (size_t)n != read_len ? -EIO : 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (keyfd >= 0)
+        close(keyfd);
+    rc_key_free(key);
+    return rc;
+}
+
+int rc_kernel_probe(const struct rc_config *cfg, char *err, size_t errlen)
+{
+    unsigned int offered = 0, nrefused = 0;
+    size_t used = 0, len = 0;
+    char refused[512] = "";
+    int fd;
+
+    used_mask = 0;
+    used_names[0] = '\0';
+    if (cfg->backend != RC_BACKEND_AUTO && cfg->backend != RC_BACKEND_AFALG)
+        return 0;
+    fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        if (cfg->backend != RC_BACKEND_AFALG)
+            return 0;
+        snprintf(err, errlen,
+                 "backend=afalg (RINGCRYPT_BACKEND): this kernel has no AF_ALG sockets (socket: %s, %s)",
+                 errno_name(errno), strerror(errno));
+        return -EINVAL;
+    }
+    close(fd);
+    for (size_t i = 0; i < NKALGS; i++) {
+        const char *step = "";
+        int rc = try_alg(&kalgs[i], &step);
+
+        if (rc == 0) {
+            offered |= 1u << i;
+            used += (size_t)snprintf(used_names + used, sizeof(used_names) - used, "%s%s",
+                                     used ? " " : "", kalgs[i].name);
+        } else {
+            nrefused++;
+            if (len < sizeof(refused))
+                len += (size_t)snprintf(refused + len, sizeof(refused) - len, "%s%s (%s: %s)",
+                                        len ? ", " : "", kalgs[i].name, step, errno_name(-rc));
+        }
+    }
+    if (offered == 0 && cfg->backend == RC_BACKEND_AFALG) {
+        snprintf(err, errlen,
+                 "backend=afalg (RINGCRYPT_BACKEND): the kernel's AF_ALG refuses every algorithm "
+                 "the backend uses: %s", refused);
+        return -EINVAL;
+    }
+    /* auto takes what there is (rc_info tells); afalg was asked for: the operator hears what it lacks. */
+    if (nrefused > 0 && cfg->backend == RC_BACKEND_AFALG)
+        fprintf(stderr,
+                "ringcrypt: backend=afalg (RINGCRYPT_BACKEND): the kernel's AF_ALG refuses %s; "
+                "the workers run %s\n", refused, nrefused > 1 ? "them" : "it");
+    used_mask = offered;
+    return 0;
 }

@@ -22,9 +22,13 @@
 struct rc_kpool;
 
 /*
- * At runtime start: which algorithms the kernel offers, and which of them the
- * backend uses. -EINVAL with a sentence in err when backend is afalg and the
- * kernel has no AF_ALG or none of the algorithms.
+ * At runtime start (backends auto and afalg): which algorithms the kernel
+ * offers, each tried as the backend uses it (bound, keyed, an operation
+ * socket accepted and one small operation answered), and so which of them
+ * the backend uses; the others run on the workers. -EINVAL with a sentence in
+ * err when backend is afalg and the kernel has no AF_ALG or refuses every
+ * algorithm; with afalg, those it refuses are named on stderr, each with the
+ * call refused and its errno.
  */
 int rc_kernel_probe(const struct rc_config *cfg, char *err, size_t errlen);
 

@@ -253,7 +253,12 @@ static int aead_two_updates(void *p)
     return aead_decrypt(p, false, false, 2);
 }
 
-/* Another message after final, with no new IV: a nonce used twice, which GCM refuses. */
+/*
+ * Another message after final, with no new IV: a nonce used twice. GCM
+ * refuses it; ChaCha20-Poly1305 starts over on OpenSSL 3.0 and refuses since
+ * 4.0. Once a message is refused, what its final says is not compared: the
+ * default provider's tag there covers a message it refused.
+ */
 static int aead_after_final(void *p)
 {
     struct run *r = p;
@@ -266,12 +271,18 @@ static int aead_after_final(void *p)
         goto out;
     note_int(r, "init", EVP_EncryptInit_ex(x, c, NULL, key, iv));
     for (int message = 0; message < 2; message++) {
+        int took_aad, took_data;
+
         n = f = 0;
         memset(out, 0, sizeof(out));
         memset(tag, 0, sizeof(tag));
-        note_int(r, "aad", EVP_EncryptUpdate(x, NULL, &n, aad, sizeof(aad)));
-        note_int(r, "data", EVP_EncryptUpdate(x, out, &n, pt + message * MSG, MSG));
+        took_aad = EVP_EncryptUpdate(x, NULL, &n, aad, sizeof(aad));
+        note_int(r, "aad", took_aad);
+        took_data = EVP_EncryptUpdate(x, out, &n, pt + message * MSG, MSG);
+        note_int(r, "data", took_data);
         note(r, "ct", out, (size_t)n);
+        if (!took_aad || !took_data)
+            break;
         note_int(r, "final", EVP_EncryptFinal_ex(x, out, &f));
         note_int(r, "get tag", EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, TAG, tag));
         note(r, "tag", tag, TAG);

@@ -1,9 +1,16 @@
 /*
  * The AF_ALG backend on a kernel that has AF_ALG: runs only inside the VM
  * (tools/vm), where AF_ALG must exist, so its absence is a failure here, not
- * a skip. Every scenario runs with RINGCRYPT_BACKEND=afalg and checks answers,
- * not that something ran:
+ * a skip. Every scenario but offers and the *_refused ones runs with
+ * RINGCRYPT_BACKEND=afalg, and each checks answers, not that something ran:
  *
+ *   offers           what this kernel's AF_ALG offers, asked directly, per
+ *                    algorithm: the driver, bind, key, accept, an operation
+ *                    sent whole (the backend's way), in two sends (MSG_MORE)
+ *                    and spliced (OpenSSL's afalg engine's way), each answer
+ *                    EVP's; printed as a table (the VM suite's report). With
+ *                    backend auto the runtime uses exactly the algorithms
+ *                    whose operation works, through rc_kernel_run too
  *   probe            the eight algorithms found and in use; outside a job the
  *                    work function answers
  *   wycheproof_core  AES-GCM, ChaCha20-Poly1305, AES-CBC-PKCS5 and HMAC-SHA256
@@ -28,20 +35,41 @@
  *   small_send_buffer  send buffers smaller than an operation: the work
  *                    function takes it, on a core and without one
  *   fork_child       a fork child freeing a key leaves its parent's sockets alone
+ *   one_refused      the kernel made to refuse for real (modules unloaded, the
+ *   aeads_refused    module loader pointed at /bin/false; a seccomp filter for
+ *   all_refused      keys): one algorithm (chacha20poly1305 gone), the AEADs
+ *   keys_refused     (algif_aead gone), all of them (every algif module gone),
+ *                    every key (setsockopt ALG_SET_KEY fails). With afalg the
+ *                    start-up names each refused algorithm with the call and
+ *                    errno (all refused: it fails, naming them), with auto it
+ *                    says nothing; either way each algorithm's operation on a
+ *                    core is the kernel's exactly where it is not refused, and
+ *                    EVP's answer everywhere
  *
  * References are OpenSSL's default provider (EVP) and the vectors. A request's
  * context holds its rc_kernel_op, the same operation's parameters for the work
  * function, and every buffer both point to: the request may outlive its job.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/if_alg.h>
+#include <linux/seccomp.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1230,14 +1258,15 @@ static int deadline(void)
 
 /*
  * One operation with random input under key (raw: its bytes): EVP's answer,
- * from the kernel unless the input is too big for it.
+ * from the kernel where the runtime takes a (takes) and the input is not too
+ * big for it.
  */
 static void sized(const struct alg *a, struct rc_key *key, const unsigned char *raw, size_t keylen,
-                  enum rc_kernel_dir dir, size_t inlen, long *kernel)
+                  enum rc_kernel_dir dir, size_t inlen, bool takes, long *kernel)
 {
     size_t ivlen = a == &cbc ? 16 : a->kind == AEAD ? 12 : 0;
     size_t outsize = a->kind == AEAD ? inlen + TAG : a->kind == CBC ? inlen : a->mdlen;
-    bool big = inlen > RC_KERNEL_MAX_BYTES;
+    bool big = inlen > RC_KERNEL_MAX_BYTES, kernel_op = takes && !big;
     struct rc_req *req = kreq(a, dir, ivlen, inlen, outsize);
     unsigned char iv[16];
     struct kctx *k;
@@ -1258,9 +1287,10 @@ static void sized(const struct alg *a, struct rc_key *key, const unsigned char *
     CHECK(rc == (big ? -E2BIG : 0), "%s, %zu bytes: kernel form %d", a->name, inlen, rc);
     rc = offload(req);
     CHECK(rc == 0, "%s, %zu bytes: %d", a->name, inlen, rc);
-    CHECK(k->op.by_kernel == !big, "%s, %zu bytes: by_kernel %d", a->name, inlen, k->op.by_kernel);
+    CHECK(k->op.by_kernel == kernel_op, "%s, %zu bytes: by_kernel %d", a->name, inlen,
+          k->op.by_kernel);
     CHECK(rc != 0 || same_as_evp(k), "%s, %zu bytes: not EVP's answer", a->name, inlen);
-    *kernel += !big;
+    *kernel += kernel_op;
     rc_req_free(req);
 }
 
@@ -1291,13 +1321,13 @@ static int sizes(void *arg)
         }
         if (a == &cbc) {
             for (size_t l = 0; l < ARRAY_LEN(blocks); l++) {
-                sized(a, key, raw, keylen, RC_KERNEL_ENCRYPT, blocks[l], kernel);
-                sized(a, key, raw, keylen, RC_KERNEL_DECRYPT, blocks[l], kernel);
+                sized(a, key, raw, keylen, RC_KERNEL_ENCRYPT, blocks[l], true, kernel);
+                sized(a, key, raw, keylen, RC_KERNEL_DECRYPT, blocks[l], true, kernel);
             }
         } else {
             for (size_t l = 0; l < ARRAY_LEN(lens); l++)
-                sized(a, key, raw, keylen,
-                      a->kind == AEAD ? RC_KERNEL_ENCRYPT : RC_KERNEL_DIGEST, lens[l], kernel);
+                sized(a, key, raw, keylen, a->kind == AEAD ? RC_KERNEL_ENCRYPT : RC_KERNEL_DIGEST,
+                      lens[l], true, kernel);
         }
         rc_key_free(key);
     }
@@ -1469,6 +1499,586 @@ static int local_sockets(void)
     return T_PASS;
 }
 
+/* ---- what the kernel offers ---------------------------------------------------------- */
+
+/*
+ * The ways of feeding an operation socket: the input whole in one sendmsg
+ * (the backend's way), in two sends with MSG_MORE on the first, and the
+ * controls alone with MSG_MORE, then the input spliced from a pipe (OpenSSL's
+ * afalg engine's way, zero-copy where the kernel does that).
+ */
+enum feed { WHOLE, MORE, SPLICE, NFEEDS };
+
+static const char *const feed_names[] = { "op", "MSG_MORE", "splice" };
+
+/* What the kernel did with an algorithm: 0, -errno, or WRONG (an answer that is not EVP's). */
+#define WRONG 1
+
+struct offer {
+    char driver[320];
+    int bind, key, accept; /* accept: the first operation socket's */
+    int feed[NFEEDS];
+};
+
+/* The driver /proc/crypto ranks first for name (the one a bind gets), or "-". */
+static void driver_of(const char *name, char *out, size_t size)
+{
+    FILE *f = fopen("/proc/crypto", "r");
+    char line[256], key[32], val[128], alg[128] = "", drv[128] = "", mod[128] = "";
+    int prio = -1, best = -1;
+    bool async = false, internal = false;
+
+    snprintf(out, size, "-");
+    if (f == NULL)
+        return;
+    /* Entries are blank-line separated; a last pass with an empty line closes the final one. */
+    for (bool more = true; more;) {
+        more = fgets(line, sizeof(line), f) != NULL;
+        if (more && sscanf(line, "%31[^ :] : %127[^\n]", key, val) == 2) {
+            if (strcmp(key, "name") == 0)
+                snprintf(alg, sizeof(alg), "%s", val);
+            else if (strcmp(key, "driver") == 0)
+                snprintf(drv, sizeof(drv), "%s", val);
+            else if (strcmp(key, "module") == 0)
+                snprintf(mod, sizeof(mod), "%s", val);
+            else if (strcmp(key, "priority") == 0)
+                prio = atoi(val);
+            else if (strcmp(key, "async") == 0)
+                async = strcmp(val, "yes") == 0;
+            else if (strcmp(key, "internal") == 0)
+                internal = strcmp(val, "yes") == 0;
+            continue;
+        }
+        if (strcmp(alg, name) == 0 && !internal && prio > best) {
+            best = prio;
+            snprintf(out, size, "%s (%s, %d%s)", drv, mod, prio, async ? ", async" : "");
+        }
+        alg[0] = '\0';
+        prio = -1;
+        async = internal = false;
+    }
+    fclose(f);
+}
+
+/* k's operation through fd fed as how: 0 once all input is sent, or -errno. */
+static int feed(int fd, const struct kctx *k, enum feed how)
+{
+    const struct rc_kernel_op *op = &k->op;
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct af_alg_iv) + 16)
+                 + CMSG_SPACE(sizeof(uint32_t))];
+    } c;
+    size_t first = how == WHOLE ? op->inlen : how == MORE ? op->inlen / 2 : 0;
+    struct iovec iov = { (void *)op->in, first };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    int p[2], rc = 0;
+    ssize_t n;
+
+    if (k->alg->kind == AEAD || k->alg->kind == CBC) {
+        struct cmsghdr *h;
+        struct af_alg_iv *iv;
+
+        memset(&c, 0, sizeof(c));
+        m.msg_control = c.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(*iv) + k->ivlen)
+                           + (k->alg->kind == AEAD ? CMSG_SPACE(sizeof(uint32_t)) : 0);
+        h = CMSG_FIRSTHDR(&m);
+        h->cmsg_level = SOL_ALG;
+        h->cmsg_type = ALG_SET_OP;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        *(int *)(void *)CMSG_DATA(h) =
+            op->dir == RC_KERNEL_ENCRYPT ? ALG_OP_ENCRYPT : ALG_OP_DECRYPT;
+        h = CMSG_NXTHDR(&m, h);
+        h->cmsg_level = SOL_ALG;
+        h->cmsg_type = ALG_SET_IV;
+        h->cmsg_len = CMSG_LEN(sizeof(*iv) + k->ivlen);
+        iv = (struct af_alg_iv *)(void *)CMSG_DATA(h);
+        iv->ivlen = (uint32_t)k->ivlen;
+        memcpy(iv->iv, k->iv, k->ivlen);
+        if (k->alg->kind == AEAD) {
+            h = CMSG_NXTHDR(&m, h);
+            h->cmsg_level = SOL_ALG;
+            h->cmsg_type = ALG_SET_AEAD_ASSOCLEN;
+            h->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+            *(uint32_t *)(void *)CMSG_DATA(h) = op->assoclen;
+        }
+    }
+    n = sendmsg(fd, &m, how == WHOLE ? 0 : MSG_MORE);
+    if (n < 0 || (size_t)n != first)
+        return n < 0 ? -errno : -EIO;
+    if (how == MORE) {
+        n = send(fd, op->in + first, op->inlen - first, 0);
+        rc = n < 0 ? -errno : (size_t)n != op->inlen - first ? -EIO : 0;
+    } else if (how == SPLICE) {
+        if (pipe(p) != 0)
+            return -errno;
+        iov = (struct iovec){ (void *)op->in, op->inlen };
+        n = vmsplice(p[1], &iov, 1, 0);
+        if (n >= 0 && (size_t)n == op->inlen)
+            n = splice(p[0], NULL, fd, NULL, op->inlen, 0);
+        rc = n < 0 ? -errno : (size_t)n != op->inlen ? -EIO : 0;
+        close(p[0]);
+        close(p[1]);
+    }
+    return rc;
+}
+
+/*
+ * One operation of k on an operation socket accepted from keyfd, fed as how:
+ * 0 with EVP's answer, WRONG with another, or -errno. The answer must be
+ * there without waiting: a kernel that waits for more would hang the backend.
+ */
+static int try_feed(int keyfd, const struct kctx *k, enum feed how, int *accept_rc)
+{
+    size_t outlen = 0, len = k->op.assoclen + k->op.outsize;
+    unsigned char *ref = malloc(k->op.outsize), *got = malloc(len);
+    int fd = accept4(keyfd, NULL, NULL, SOCK_CLOEXEC), rc = -ENOMEM;
+    ssize_t n;
+
+    *accept_rc = fd < 0 ? -errno : 0;
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (ref == NULL || got == NULL || evp_op(k, ref, k->op.outsize, &outlen) != 0)
+        goto out;
+    rc = feed(fd, k, how);
+    if (rc != 0)
+        goto out;
+    n = recv(fd, got, k->op.assoclen + outlen, MSG_DONTWAIT);
+    rc = n < 0 ? -errno
+         : (size_t)n != k->op.assoclen + outlen || memcmp(got + k->op.assoclen, ref, outlen) != 0
+             ? WRONG
+             : 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(ref);
+    free(got);
+    return rc;
+}
+
+/* One operation of a, with random key, IV and input (64 bytes; AEADs: 16 of AAD first). */
+static struct rc_req *sample_op(const struct alg *a)
+{
+    size_t keylen = a->kind == HASH ? 0 : a == &chacha || a->kind == HMAC ? 32 : 16;
+    size_t ivlen = a->kind == AEAD ? 12 : a->kind == CBC ? 16 : 0, aad = a->kind == AEAD ? 16 : 0;
+    size_t outsize = a->kind == AEAD ? 64 + TAG : a->kind == CBC ? 64 : a->mdlen;
+    enum rc_kernel_dir dir =
+        a->kind == HASH || a->kind == HMAC ? RC_KERNEL_DIGEST : RC_KERNEL_ENCRYPT;
+    struct rc_req *req = kreq(a, dir, ivlen, aad + 64, outsize);
+    unsigned char key[32], iv[16];
+    struct kctx *k;
+
+    if (req == NULL)
+        return NULL;
+    k = rc_req_ctx(req);
+    if (!random_bytes(key, keylen) || !random_bytes(iv, ivlen) || !random_bytes(kin(k), aad + 64)) {
+        CHECK(false, "no random bytes");
+        rc_req_free(req);
+        return NULL;
+    }
+    set_key(k, key, keylen, a->kind == AEAD ? TAG : 0);
+    set_iv(k, iv);
+    k->op.assoclen = (unsigned int)aad;
+    return req;
+}
+
+/* What the kernel does with k's algorithm, asked directly, with no ringcrypt in between. */
+static void offer_of(const struct kctx *k, struct offer *o)
+{
+    struct sockaddr_alg sa = { .salg_family = AF_ALG };
+    int fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    o->bind = o->key = o->accept = -ECANCELED;
+    for (int f = 0; f < NFEEDS; f++)
+        o->feed[f] = -ECANCELED;
+    if (fd < 0) {
+        o->bind = -errno;
+        return;
+    }
+    snprintf((char *)sa.salg_type, sizeof(sa.salg_type), "%s",
+             k->alg->kind == AEAD ? "aead" : k->alg->kind == CBC ? "skcipher" : "hash");
+    snprintf((char *)sa.salg_name, sizeof(sa.salg_name), "%s", k->alg->name);
+    o->bind = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+    driver_of(k->alg->name, o->driver, sizeof(o->driver));
+    if (o->bind == 0) {
+        o->key = k->keylen == 0
+                         || setsockopt(fd, SOL_ALG, ALG_SET_KEY, k->key, (socklen_t)k->keylen) == 0
+                     ? 0
+                     : -errno;
+        if (o->key == 0 && k->alg->kind == AEAD
+            && setsockopt(fd, SOL_ALG, ALG_SET_AEAD_AUTHSIZE, NULL, k->tagsize) != 0)
+            o->key = -errno;
+    }
+    for (int f = 0; o->key == 0 && f < NFEEDS; f++) {
+        int accepted;
+
+        o->feed[f] = try_feed(fd, k, (enum feed)f, &accepted);
+        if (f == 0)
+            o->accept = accepted;
+    }
+    close(fd);
+}
+
+static const char *outcome(int rc)
+{
+    return rc == 0 ? "ok" : rc == WRONG ? "WRONG" : rc == -ECANCELED ? "-" : strerrorname_np(-rc);
+}
+
+/* Prints the table to out. */
+static void print_offers(FILE *out, const struct offer *offers, const int *uses)
+{
+    struct utsname u;
+
+    uname(&u);
+    fprintf(out, "AF_ALG on Linux %s (%s): the algorithms ringcrypt's afalg backend binds. "
+                 "%s: the input in one sendmsg (the backend's way); %s: in two sends; "
+                 "%s: vmsplice and splice (OpenSSL's afalg engine's way). "
+                 "ok: OpenSSL's answer, without waiting for more input.\n\n",
+            u.release, u.machine, feed_names[WHOLE], feed_names[MORE], feed_names[SPLICE]);
+    fprintf(out, "| algorithm | driver (module, priority) | bind | key | accept | %s | %s | %s "
+                 "| ringcrypt (auto) |\n",
+            feed_names[WHOLE], feed_names[MORE], feed_names[SPLICE]);
+    fprintf(out, "|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < ARRAY_LEN(algs); i++) {
+        const struct offer *o = &offers[i];
+
+        fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", algs[i]->name, o->driver,
+                outcome(o->bind), outcome(o->key), outcome(o->accept), outcome(o->feed[WHOLE]),
+                outcome(o->feed[MORE]), outcome(o->feed[SPLICE]),
+                uses[i] == 1 ? "kernel" : uses[i] == 0 ? "workers" : "error");
+    }
+}
+
+/*
+ * What the running kernel offers for each algorithm, asked directly: printed
+ * as a table (also to $RC_REPORT, which tests/vm/run-suite shows). Then the
+ * runtime with backend auto must use exactly those whose operation worked,
+ * and run each of them through rc_kernel_run (its own io_uring path) to
+ * EVP's answer; the others get -EOPNOTSUPP there, their calls going to the
+ * workers.
+ */
+static int offers(void)
+{
+    struct offer offers[ARRAY_LEN(algs)];
+    int uses[ARRAY_LEN(algs)];
+    const char *report = getenv("RC_REPORT");
+    struct rc_info info;
+
+    memset(offers, 0, sizeof(offers));
+    CHECK_EQ(rc_config_set("backend", "auto"), 0);
+    CHECK_EQ(rc_info(&info), 0);
+    for (size_t i = 0; i < ARRAY_LEN(algs); i++) {
+        struct rc_req *req = sample_op(algs[i]);
+        struct kctx *k;
+        struct rc_key *key;
+        bool works;
+        int rc;
+
+        uses[i] = rc_kernel_uses(algs[i]->name);
+        if (req == NULL)
+            continue;
+        k = rc_req_ctx(req);
+        offer_of(k, &offers[i]);
+        for (int f = 0; f < NFEEDS; f++)
+            CHECK(offers[i].feed[f] != WRONG, "%s, %s: not EVP's answer", algs[i]->name,
+                  feed_names[f]);
+        works = offers[i].bind == 0 && offers[i].key == 0 && offers[i].accept == 0
+                && offers[i].feed[WHOLE] == 0;
+        CHECK(uses[i] == works, "%s: the kernel's operation %s, rc_kernel_uses %d", algs[i]->name,
+              works ? "works" : "does not", uses[i]);
+        CHECK(has_word(info.kernel_algs, algs[i]->name) == works, "%s: kernel_algs '%s'",
+              algs[i]->name, info.kernel_algs);
+        CHECK_EQ(rc_key_new(algs[i]->name, k->key, k->keylen, k->tagsize, &key), 0);
+        k->op.key = key;
+        memset(k->op.out, 0, k->op.outsize);
+        rc = rc_kernel_run(&k->op);
+        if (works) {
+            CHECK(rc == 0 && k->op.by_kernel == 1 && same_as_evp(k),
+                  "%s: rc_kernel_run %d, by_kernel %d, or not EVP's answer", algs[i]->name, rc,
+                  k->op.by_kernel);
+        } else {
+            CHECK(rc == -EOPNOTSUPP, "%s: rc_kernel_run %d where the kernel refuses it",
+                  algs[i]->name, rc);
+        }
+        rc_key_free(key);
+        rc_req_free(req);
+    }
+    print_offers(stdout, offers, uses);
+    if (report != NULL) {
+        FILE *f = fopen(report, "w");
+
+        CHECK(f != NULL, "cannot write %s", report);
+        if (f != NULL) {
+            print_offers(f, offers, uses);
+            CHECK(fclose(f) == 0, "cannot write %s", report);
+        }
+    }
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+/* ---- kernels that refuse -------------------------------------------------------------- */
+
+/* rc_init with stderr captured into said (and passed on): its result. */
+static int init_saying(char *said, size_t size)
+{
+    FILE *f = tmpfile();
+    int saved = dup(STDERR_FILENO), rc;
+    size_t n = 0;
+
+    said[0] = '\0';
+    if (f == NULL || saved < 0) {
+        CHECK(false, "cannot capture stderr");
+        if (f != NULL)
+            fclose(f);
+        return rc_init();
+    }
+    fflush(stderr);
+    dup2(fileno(f), STDERR_FILENO);
+    rc = rc_init();
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(f);
+    n = fread(said, 1, size - 1, f);
+    said[n] = '\0';
+    fclose(f);
+    fputs(said, stderr);
+    return rc;
+}
+
+/* One operation of each algorithm on a core: the kernel's exactly where takes[i], EVP's answer always. */
+static int route_each(void *arg)
+{
+    const bool *takes = arg;
+    unsigned char raw[32];
+    long kernel = 0;
+
+    for (size_t i = 0; i < ARRAY_LEN(algs); i++) {
+        const struct alg *a = algs[i];
+        size_t keylen = a->kind == HASH ? 0 : sizeof(raw);
+        struct rc_key *key;
+
+        if (!random_bytes(raw, keylen)
+            || rc_key_new(a->name, raw, keylen, a->kind == AEAD ? TAG : 0, &key) != 0) {
+            CHECK(false, "%s: no key", a->name);
+            continue;
+        }
+        sized(a, key, raw, keylen,
+              a->kind == AEAD || a->kind == CBC ? RC_KERNEL_ENCRYPT : RC_KERNEL_DIGEST, 64, takes[i],
+              &kernel);
+        rc_key_free(key);
+    }
+    return 0;
+}
+
+/* How the kernel refuses, and what it then refuses. */
+struct refusal {
+    const char *const *modules; /* unloaded (NULL-terminated) */
+    bool keys;                  /* ALG_SET_KEY refused */
+    unsigned int refused;       /* bits of algs[] */
+    const char *why;            /* what ringcrypt names as the refusal: "(call: ERRNO)" */
+};
+
+/*
+ * With backend afalg, then auto: the runtime starts (afalg: fails, naming
+ * every algorithm and why, when all are refused), afalg names on stderr
+ * exactly the refused algorithms with the call and errno, auto says nothing,
+ * and each algorithm's operation on a core runs in the kernel exactly where
+ * it is not refused, to EVP's answer either way.
+ */
+static int refusal_checks(const struct refusal *r)
+{
+    static const char *const backends[] = { "afalg", "auto" };
+    unsigned int all = (1u << ARRAY_LEN(algs)) - 1;
+
+    for (size_t b = 0; b < ARRAY_LEN(backends); b++) {
+        bool afalg = b == 0, takes[ARRAY_LEN(algs)];
+        char said[2048], named[96];
+        struct rc_stats before, d;
+        struct rc_info info;
+        long kernel = 0;
+        int rc;
+
+        rc_shutdown();
+        CHECK_EQ(rc_config_set("backend", backends[b]), 0);
+        rc = init_saying(said, sizeof(said));
+        if (afalg && r->refused == all) {
+            CHECK_EQ(rc, -EINVAL);
+            CHECK(strstr(said, "refuses every algorithm") != NULL, "stderr: '%s'", said);
+            for (size_t i = 0; i < ARRAY_LEN(algs); i++) {
+                snprintf(named, sizeof(named), "%s %s", algs[i]->name, r->why);
+                CHECK(strstr(rc_last_error(), named) != NULL, "'%s' not in '%s'", named,
+                      rc_last_error());
+            }
+            CHECK_EQ(rc_kernel_uses(gcm.name), -EINVAL);
+            continue;
+        }
+        CHECK_EQ(rc, 0);
+        CHECK(afalg ? strstr(said, "backend=afalg") != NULL
+                          && strstr(said, "the workers run") != NULL
+                    : said[0] == '\0',
+              "backend %s, stderr: '%s'", backends[b], said);
+        for (size_t i = 0; i < ARRAY_LEN(algs); i++) {
+            takes[i] = (r->refused & (1u << i)) == 0;
+            kernel += takes[i];
+            CHECK(rc_kernel_uses(algs[i]->name) == takes[i], "backend %s: rc_kernel_uses(%s) = %d",
+                  backends[b], algs[i]->name, rc_kernel_uses(algs[i]->name));
+            snprintf(named, sizeof(named), "%s %s", algs[i]->name, r->why);
+            if (afalg)
+                CHECK((strstr(said, named) != NULL) == !takes[i], "'%s' %s stderr", named,
+                      takes[i] ? "in" : "not in");
+        }
+        CHECK_EQ(rc_info(&info), 0);
+        CHECK(strcmp(info.backend, kernel > 0 ? "afalg" : "worker") == 0, "backend %s",
+              info.backend);
+        rc_stats_total(&before);
+        CHECK_EQ(t_run_job(T_CORE, route_each, takes, TIMEOUT_MS), 0);
+        t_stats_since(&before, &d);
+        CHECK_EQ(d.kernel_ops, kernel);
+        CHECK_EQ(d.errors, 0);
+    }
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+/* This process's setsockopt(SOL_ALG, ALG_SET_KEY) fails with EKEYREJECTED from now on. */
+static bool refuse_keys(void)
+{
+#if defined(__x86_64__)
+    /* The arguments' low 32 bits: x86-64 is little-endian. */
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_setsockopt, 0, 5),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_ALG, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ALG_SET_KEY, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EKEYREJECTED),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = ARRAY_LEN(f), .filter = f };
+
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+           && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
+#else
+    return false;
+#endif
+}
+
+/*
+ * Runs r's checks in a child while the kernel refuses for real: r's modules
+ * unloaded, with the kernel's module loader pointed at /bin/false so that a
+ * bind cannot load them back, and ALG_SET_KEY refused by a seccomp filter of
+ * the child's where r says. The parent then restores the kernel, whatever
+ * became of the child. Only inside tools/vm's VM: on a host it would unload
+ * the host's modules.
+ */
+static int refusing(const struct refusal *r)
+{
+    static const char loader[] = "/proc/sys/kernel/modprobe";
+    char saved[256] = "", reload[256] = "modprobe -a";
+    size_t gone = 0, len = strlen(reload);
+    int status = -1, rc = T_FAIL;
+    FILE *f;
+    pid_t pid;
+
+    if (access("/rcvm-cmd", F_OK) != 0) {
+        fprintf(stderr, "this unloads kernel modules: only inside tools/vm's VM\n");
+        return T_SKIP;
+    }
+    if (r->modules != NULL) {
+        f = fopen(loader, "r+");
+        if (f == NULL || fgets(saved, sizeof(saved), f) == NULL || fseek(f, 0, SEEK_SET) != 0
+            || fputs("/bin/false\n", f) < 0) {
+            CHECK(false, "cannot read and set %s", loader);
+            saved[0] = '\0';
+        }
+        if (f != NULL && fclose(f) != 0)
+            CHECK(false, "cannot set %s", loader);
+        for (size_t i = 0; saved[0] != '\0' && r->modules[i] != NULL; i++) {
+            if (syscall(SYS_delete_module, r->modules[i], O_NONBLOCK) != 0) {
+                fprintf(stderr, "cannot unload %s: %s\n", r->modules[i], strerror(errno));
+                rc = errno == ENOENT ? T_SKIP : T_FAIL; /* ENOENT: built in, not a module */
+                goto restore;
+            }
+            gone++;
+            len += (size_t)snprintf(reload + len, sizeof(reload) - len, " %s", r->modules[i]);
+        }
+        if (saved[0] == '\0')
+            goto restore;
+    }
+    pid = fork();
+    if (pid == 0)
+        _exit(!r->keys || refuse_keys() ? refusal_checks(r) : T_FAIL);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "no child");
+    rc = pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : T_FAIL;
+restore:
+    if (gone > 0)
+        CHECK(system(reload) == 0, "%s failed", reload);
+    if (saved[0] != '\0') {
+        f = fopen(loader, "w");
+        CHECK(f != NULL && fputs(saved, f) >= 0 && fclose(f) == 0, "cannot restore %s", loader);
+    }
+    return rc != T_PASS || t_failures ? (rc == T_SKIP ? T_SKIP : T_FAIL) : T_PASS;
+}
+
+static unsigned int bits(const struct alg *const *list)
+{
+    unsigned int b = 0;
+
+    for (size_t i = 0; i < ARRAY_LEN(algs); i++)
+        for (size_t j = 0; list[j] != NULL; j++)
+            if (algs[i] == list[j])
+                b |= 1u << i;
+    return b;
+}
+
+/* One algorithm gone: its template's module (chacha20poly1305). */
+static int one_refused(void)
+{
+    static const char *const modules[] = { "chacha20poly1305", NULL };
+    static const struct alg *const gone[] = { &chacha, NULL };
+    struct refusal r = { modules, false, bits(gone), "(bind: ENOENT)" };
+
+    return refusing(&r);
+}
+
+/* A kind gone: AF_ALG's AEAD sockets (algif_aead). */
+static int aeads_refused(void)
+{
+    static const char *const modules[] = { "algif_aead", NULL };
+    static const struct alg *const gone[] = { &gcm, &chacha, NULL };
+    struct refusal r = { modules, false, bits(gone), "(bind: ENOENT)" };
+
+    return refusing(&r);
+}
+
+/* AF_ALG sockets, but no algorithm: every algif module gone. */
+static int all_refused(void)
+{
+    static const char *const modules[] = { "algif_aead", "algif_skcipher", "algif_hash", NULL };
+    struct refusal r = { modules, false, (1u << ARRAY_LEN(algs)) - 1, "(bind: ENOENT)" };
+
+    return refusing(&r);
+}
+
+/* Bound, but the key refused: every keyed algorithm refused past its bind; plain hashes kept. */
+static int keys_refused(void)
+{
+    static const struct alg *const keyed[] = { &gcm, &chacha, &cbc, &hmac256, &hmac384, NULL };
+    struct refusal r = { NULL, true, bits(keyed), "(key: EKEYREJECTED)" };
+
+#if !defined(__x86_64__)
+    return T_SKIP;
+#endif
+    return refusing(&r);
+}
+
 /* ---- scenarios ------------------------------------------------------------------------ */
 
 #define AFALG "RINGCRYPT_BACKEND=afalg"
@@ -1479,6 +2089,7 @@ static const char *const short_deadline[] = { AFALG, "RINGCRYPT_TIMEOUT_MS=1",
                                               "RINGCRYPT_KERNEL_SOCKETS=2", NULL };
 
 static const struct scenario scenarios[] = {
+    { "offers", offers, NULL },
     { "probe", probe, afalg },
     { "wycheproof_core", wycheproof_core, afalg },
     { "wycheproof_fd", wycheproof_fd, afalg },
@@ -1494,6 +2105,10 @@ static const struct scenario scenarios[] = {
     { "local_sockets", local_sockets, afalg },
     { "small_send_buffer", small_send_buffer, afalg },
     { "fork_child", fork_child, afalg },
+    { "one_refused", one_refused, NULL },
+    { "aeads_refused", aeads_refused, NULL },
+    { "all_refused", all_refused, NULL },
+    { "keys_refused", keys_refused, NULL },
     { NULL, NULL, NULL },
 };
 
