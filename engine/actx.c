@@ -10,6 +10,17 @@
 #include "kcipher.h"
 #include "kdigest.h"
 
+void rc_actx_free_inner(const struct rc_alg *alg, void *inner)
+{
+    if (inner != NULL)
+        ((void (*)(void *))rc_alg_fn(alg, alg->op->free_id))(inner);
+}
+
+void *rc_actx_dup_inner(const struct rc_alg *alg, void *inner)
+{
+    return ((void *(*)(void *))rc_alg_fn(alg, alg->op->dup_id))(inner);
+}
+
 struct rc_actx *rc_actx_wrap(const struct rc_alg *alg, void *inner)
 {
     struct rc_actx *w;
@@ -18,7 +29,7 @@ struct rc_actx *rc_actx_wrap(const struct rc_alg *alg, void *inner)
         return NULL;
     w = calloc(1, sizeof(*w));
     if (w == NULL) {
-        ((void (*)(void *))rc_alg_fn(alg, alg->op->free_id))(inner);
+        rc_actx_free_inner(alg, inner);
         rc_err_raise(RC_R_NO_MEMORY, "context");
         return NULL;
     }
@@ -41,7 +52,8 @@ void rc_actx_drop(void *p)
 
     if (w == NULL || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
         return;
-    ((void (*)(void *))rc_alg_fn(w->alg, w->alg->op->free_id))(w->inner);
+    rc_actx_free_inner(w->alg, w->inner);
+    rc_actx_free_inner(w->alg, w->check);
     rc_kcipher_free(w->k);
     rc_kdigest_free(w->d);
     free(w);
@@ -66,11 +78,13 @@ void *rc_actx_dup_fwd(void *p)
 
     if (!rc_actx_usable(w))
         return NULL;
-    d = rc_actx_wrap(w->alg, ((void *(*)(void *))rc_alg_fn(w->alg, w->alg->op->dup_id))(w->inner));
+    d = rc_actx_wrap(w->alg, rc_actx_dup_inner(w->alg, w->inner));
     if (d == NULL)
         return NULL;
     d->enc = w->enc;
-    if ((w->k != NULL && (d->k = rc_kcipher_dup(w->k)) == NULL)
+    /* EVP_DigestSignFinal signs on a copy: the copy needs its own check context. */
+    if ((w->check != NULL && (d->check = rc_actx_dup_inner(w->alg, w->check)) == NULL)
+        || (w->k != NULL && (d->k = rc_kcipher_dup(w->k)) == NULL)
         || (w->d != NULL && (d->d = rc_kdigest_dup(w->d)) == NULL)) {
         rc_actx_drop(d);
         rc_err_raise(RC_R_NO_MEMORY, "context");
@@ -192,10 +206,12 @@ static const OSSL_PARAM *slot_table(int n, int role, void *ctx, void *provctx)
 
 SLOT(0) SLOT(1) SLOT(2) SLOT(3) SLOT(4) SLOT(5)
 SLOT(6) SLOT(7) SLOT(8) SLOT(9) SLOT(10) SLOT(11)
-SLOT(12) SLOT(13) SLOT(14) SLOT(15)
+SLOT(12) SLOT(13) SLOT(14) SLOT(15) SLOT(16) SLOT(17)
+SLOT(18) SLOT(19) SLOT(20) SLOT(21)
 
 const struct rc_slot_fns rc_slot_fns[RC_SLOTS] = {
     SLOT_FNS(0), SLOT_FNS(1), SLOT_FNS(2), SLOT_FNS(3), SLOT_FNS(4),  SLOT_FNS(5),
     SLOT_FNS(6), SLOT_FNS(7), SLOT_FNS(8), SLOT_FNS(9), SLOT_FNS(10), SLOT_FNS(11),
-    SLOT_FNS(12), SLOT_FNS(13), SLOT_FNS(14), SLOT_FNS(15),
+    SLOT_FNS(12), SLOT_FNS(13), SLOT_FNS(14), SLOT_FNS(15), SLOT_FNS(16), SLOT_FNS(17),
+    SLOT_FNS(18), SLOT_FNS(19), SLOT_FNS(20), SLOT_FNS(21),
 };

@@ -20,6 +20,13 @@ struct rc_kdigest;
 struct rc_actx {
     const struct rc_alg *alg;
     void *inner;                 /* the default provider's context */
+    /*
+     * Signing with RC_ALG_CHECK_PUBLIC: a second context of the default
+     * provider's, initialised to verify with the same key and parameters and
+     * fed the same message; the public-key check runs on a copy of it
+     * (prov_signature.c). It never holds a signature.
+     */
+    void *check;
     _Atomic int refs;
     /*
      * An offload came back without its answer (deadline, destroyed core):
@@ -41,6 +48,10 @@ struct rc_actx *rc_actx_wrap(const struct rc_alg *alg, void *inner);
 void rc_actx_hold(void *w);
 void rc_actx_drop(void *w);
 
+/* The default provider's freectx and dupctx for alg (freeing NULL does nothing). */
+void rc_actx_free_inner(const struct rc_alg *alg, void *inner);
+void *rc_actx_dup_inner(const struct rc_alg *alg, void *inner);
+
 /* The forwarders every wrapped operation shares: free and dup. */
 void rc_actx_free_fwd(void *w);
 void *rc_actx_dup_fwd(void *w);
@@ -59,7 +70,7 @@ struct rc_slot_fns {
     rc_fn table[RC_TABLES];
 };
 
-#define RC_SLOTS 16
+#define RC_SLOTS 22
 extern const struct rc_slot_fns rc_slot_fns[RC_SLOTS];
 extern struct rc_alg rc_wrapped[RC_SLOTS];
 

@@ -1,21 +1,34 @@
 #include "algs.h"
 
+#include <errno.h>
+#include <openssl/params.h>
 #include <openssl/provider.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "actx.h"
+#include "ringcrypt.h"
 
 /*
  * The wrap table: the algorithms whose expensive call goes through the
  * runtime. Everything else of the default provider's is offered unchanged.
+ * The RSA-SHA2-* and ECDSA-SHA2-* rows are the signature algorithms with a
+ * digest built in that OpenSSL 3.4 added for its message API
+ * (EVP_PKEY_sign_message_*); releases without them never match the rows.
  */
 struct rc_alg rc_wrapped[RC_SLOTS] = {
     { &rc_op_signature, "RSA", RC_ALG_CHECK_PUBLIC, NULL, { 0 } },
     { &rc_op_signature, "ECDSA", 0, NULL, { 0 } },
     { &rc_op_signature, "ED25519", 0, NULL, { 0 } },
+    { &rc_op_signature, "RSA-SHA2-256", RC_ALG_CHECK_PUBLIC, NULL, { 0 } },
+    { &rc_op_signature, "RSA-SHA2-384", RC_ALG_CHECK_PUBLIC, NULL, { 0 } },
+    { &rc_op_signature, "RSA-SHA2-512", RC_ALG_CHECK_PUBLIC, NULL, { 0 } },
+    { &rc_op_signature, "ECDSA-SHA2-256", 0, NULL, { 0 } },
+    { &rc_op_signature, "ECDSA-SHA2-384", 0, NULL, { 0 } },
+    { &rc_op_signature, "ECDSA-SHA2-512", 0, NULL, { 0 } },
     { &rc_op_asym_cipher, "RSA", 0, NULL, { 0 } },
     { &rc_op_keyexch, "ECDH", 0, NULL, { 0 } },
     { &rc_op_keyexch, "X25519", 0, NULL, { 0 } },
@@ -35,6 +48,10 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* Built once and kept: requests in flight may use them after the last teardown. */
 static const OSSL_ALGORITHM *built[OSSL_OP__HIGHEST + 1];
 static bool tried[OSSL_OP__HIGHEST + 1];
+/* What was offered unwrapped, and why (rc_algs_unwrapped); appended to under lock. */
+static char unwrapped[2048];
+/* A forwarder the tests make wrap_dispatch believe it lacks. */
+static int forget_operation, forget_id;
 
 static bool first_name_is(const char *names, const char *name)
 {
@@ -75,7 +92,24 @@ static rc_fn our_fn(const struct rc_opdesc *op, int n, int id)
     return NULL;
 }
 
-/* Our dispatch for slot n, around the default provider's implementation src. */
+/* Notes, under lock, that slot n is offered as the default provider has it, and why. */
+static void note_unwrapped(int n, const char *fmt, int id)
+{
+    size_t used = strlen(unwrapped);
+    char why[128];
+
+    snprintf(why, sizeof(why), fmt, id);
+    snprintf(unwrapped + used, sizeof(unwrapped) - used, "%s (operation %d): %s\n",
+             rc_wrapped[n].name, rc_wrapped[n].op->operation, why);
+    /* Servers lose the offload, never the algorithm: whoever runs them should know. */
+    fprintf(stderr, "ringcrypt: %s (operation %d) offered without offload: %s\n",
+            rc_wrapped[n].name, rc_wrapped[n].op->operation, why);
+}
+
+/*
+ * Our dispatch for slot n, around the default provider's implementation src;
+ * src itself when one of its functions cannot be forwarded (see algs.h).
+ */
 static const OSSL_DISPATCH *wrap_dispatch(int n, const OSSL_DISPATCH *src)
 {
     struct rc_alg *alg = &rc_wrapped[n];
@@ -83,25 +117,38 @@ static const OSSL_DISPATCH *wrap_dispatch(int n, const OSSL_DISPATCH *src)
     size_t count = 0, k = 0;
     OSSL_DISPATCH *d;
 
+    /* Every forwarder calls the functions of one implementation: a second one stays as it is. */
+    if (alg->fn[op->ctor_id] != NULL) {
+        note_unwrapped(n, "a second implementation (function %d)", op->ctor_id);
+        return src;
+    }
     while (src[count].function_id != 0)
         count++;
     d = calloc(count + 1, sizeof(*d));
-    if (d == NULL)
-        return NULL;
+    if (d == NULL) {
+        note_unwrapped(n, "out of memory for %d functions", (int)count);
+        return src;
+    }
     for (const OSSL_DISPATCH *f = src; f->function_id != 0; f++) {
         int id = f->function_id;
         rc_fn ours = NULL;
 
-        if (id < RC_FN_MAX) {
-            alg->fn[id] = f->function;
+        if (id < RC_FN_MAX && !(op->operation == forget_operation && id == forget_id))
             ours = our_fn(op, n, id);
-        }
-        if (ours != NULL)
+        if (ours != NULL) {
             d[k++] = (OSSL_DISPATCH){ id, ours };
-        else if (op->pass_rest || listed(op->pass, id))
+        } else if (listed(op->pass, id)) {
             d[k++] = *f;
-        /* Anything else would receive our context where it expects its own: leave it out. */
+        } else {
+            /* It would receive our context where it expects its own: nothing of ours then. */
+            note_unwrapped(n, "function %d has no forwarder", id);
+            free(d);
+            return src;
+        }
     }
+    for (const OSSL_DISPATCH *f = src; f->function_id != 0; f++)
+        if (f->function_id < RC_FN_MAX)
+            alg->fn[f->function_id] = f->function;
     return d;
 }
 
@@ -171,4 +218,36 @@ const OSSL_ALGORITHM *rc_algs_query(OSSL_PROVIDER *dflt, int operation_id)
     algs = built[operation_id];
     pthread_mutex_unlock(&lock);
     return algs;
+}
+
+int rc_algs_unwrapped(OSSL_PARAM *p)
+{
+    int ok;
+
+    pthread_mutex_lock(&lock);
+    ok = OSSL_PARAM_set_utf8_string(p, unwrapped);
+    pthread_mutex_unlock(&lock);
+    return ok;
+}
+
+/*
+ * Tests see what an algorithm with a function we cannot forward becomes:
+ * wrap_dispatch treats id of operation as one without a forwarder. 0, or
+ * -EBUSY when that operation's algorithms were already built.
+ */
+RC_API int rc_testing_forget_forwarder(int operation, int id)
+{
+    int rc = 0;
+
+    if (operation < 1 || operation > OSSL_OP__HIGHEST)
+        return -EINVAL;
+    pthread_mutex_lock(&lock);
+    if (tried[operation]) {
+        rc = -EBUSY;
+    } else {
+        forget_operation = operation;
+        forget_id = id;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
 }

@@ -9,6 +9,14 @@
  * algorithms in the wrap table get a dispatch table of ours: their contexts
  * are wrapped (struct rc_actx), each function forwards to the default
  * provider's, and the expensive call of each is offloaded.
+ *
+ * The forwarding rule: every function id of the default provider's
+ * implementation is either ours (constructor, table functions, a forwarder)
+ * or listed as taking no context of ours (pass). An algorithm with any other
+ * id (a release newer than this code) is not given a table with that id left
+ * out, nor refused: it is offered exactly as the default provider has it,
+ * without offload, and the provider parameter "unwrapped" says which and why.
+ * A server thus never loses an algorithm, and a missing forwarder shows.
  */
 #ifndef RC_ENGINE_ALGS_H
 #define RC_ENGINE_ALGS_H
@@ -17,8 +25,8 @@
 #include <openssl/core_dispatch.h>
 #include <stdbool.h>
 
-/* The function ids of every operation we wrap are below this. */
-#define RC_FN_MAX 32
+/* The function ids we can forward are below this (keymgmt's reach 46). */
+#define RC_FN_MAX 64
 /* Functions of the form f(ctx-or-NULL, provctx) returning a param table. */
 #define RC_TABLES 4
 
@@ -44,8 +52,7 @@ struct rc_opdesc {
     int free_id, dup_id;         /* dup_id 0: cannot be duplicated */
     int table_ids[RC_TABLES];    /* replaced by the slot's table functions; 0: unused */
     const struct rc_fwd *fwd;    /* our functions by id; {0} ends the list */
-    const int *pass;             /* ids without a context, used as they are; 0 ends */
-    bool pass_rest;              /* every other id is used as it is (keymgmt's key functions) */
+    const int *pass;             /* ids that take no context of ours, used as they are; 0 ends */
 };
 
 enum rc_alg_flags {
@@ -70,6 +77,12 @@ extern const struct rc_opdesc rc_op_signature, rc_op_asym_cipher, rc_op_keyexch,
  * when the default provider has none or out of memory.
  */
 const OSSL_ALGORITHM *rc_algs_query(OSSL_PROVIDER *dflt, int operation_id);
+
+/*
+ * Sets p (a UTF-8 string) to the algorithms offered unwrapped so far and
+ * why, one "NAME (operation N): reason" per line; empty when none. 1 or 0.
+ */
+int rc_algs_unwrapped(OSSL_PARAM *p);
 
 /* The default provider's function id of alg, cast to its type by the caller. */
 static inline rc_fn rc_alg_fn(const struct rc_alg *alg, int id)

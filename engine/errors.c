@@ -22,6 +22,7 @@ static ERR_STRING_DATA strings[] = {
     { RC_R_NO_MEMORY, "out of memory" },
     { RC_R_NO_DEFAULT, "cannot load the default provider" },
     { RC_R_TOO_LARGE, "input or output too large to offload" },
+    { RC_R_NO_CHECK, "cannot set up the public-key check" },
     { 0, NULL },
 };
 

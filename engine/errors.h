@@ -14,6 +14,7 @@ enum rc_reason {
     RC_R_NO_MEMORY,
     RC_R_NO_DEFAULT,             /* the default provider could not be loaded */
     RC_R_TOO_LARGE,              /* more than one request may carry */
+    RC_R_NO_CHECK,               /* the public-key check could not be set up: nothing signed */
 };
 
 /* Registers the reason strings (idempotent, thread-safe). */

@@ -47,6 +47,13 @@ int rc_kcipher_init(struct rc_actx *w, const unsigned char *key, size_t keylen,
                     const unsigned char *iv, size_t ivlen);
 
 /*
+ * The same, for a key given as an object of the default provider's (an
+ * EVP_SKEY), whose bytes are not ours to see: the kernel form is not used
+ * until a key is next given as bytes.
+ */
+int rc_kcipher_init_opaque(struct rc_actx *w, const unsigned char *iv, size_t ivlen);
+
+/*
  * Before the default provider sees p: learns the tag, padding and TLS
  * version; what the kernel's call could not have honoured (a tag or IV
  * changed after it) hands the message to the default provider. 1, or 0.

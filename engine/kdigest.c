@@ -170,6 +170,31 @@ static int stream(struct rc_actx *w)
     return ok;
 }
 
+int rc_kdigest_software(struct rc_actx *w, bool keep)
+{
+    if (w->d == NULL)
+        return 1;
+    if (!keep)
+        forget_message(w->d);
+    return stream(w);
+}
+
+int rc_kdigest_copy(struct rc_actx *out, const struct rc_actx *in)
+{
+    const struct rc_kdigest *s = in->d;
+    struct rc_kdigest *d = s != NULL ? state(out) : NULL;
+
+    if (d == NULL)
+        return 0;
+    forget_message(d);
+    set_alg(d, s->alg);
+    d->never = s->never;
+    d->update_id = s->update_id;
+    d->final_id = s->final_id;
+    d->streaming = true;
+    return s->streaming || s->len == 0 || inner_update(out)(out->inner, s->buf, s->len);
+}
+
 int rc_kdigest_update(void *c, const unsigned char *in, size_t inl)
 {
     struct rc_actx *w = c;

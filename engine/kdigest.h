@@ -42,6 +42,21 @@ int rc_kdigest_start(struct rc_actx *w, int update_id, int final_id);
 int rc_kdigest_update(void *w, const unsigned char *in, size_t inl);
 int rc_kdigest_final(void *w, unsigned char *out, size_t *outl, size_t outsize);
 
+/*
+ * The default provider's context made to hold the whole message so far, and
+ * to take the rest as it comes: with keep, the part kept for the kernel goes
+ * into it; without, that part is dropped (the context was just given a state
+ * of its own). 1, or 0 when the default provider refused the kept part.
+ */
+int rc_kdigest_software(struct rc_actx *w, bool keep);
+
+/*
+ * After the default provider's copyctx copied in's context into out's: out
+ * gets the part of in's message kept for the kernel and carries on in
+ * software. in is only read. 1, or 0 (out cannot be used: out of memory).
+ */
+int rc_kdigest_copy(struct rc_actx *out, const struct rc_actx *in);
+
 struct rc_kdigest *rc_kdigest_dup(const struct rc_kdigest *d);
 void rc_kdigest_free(struct rc_kdigest *d);
 

@@ -19,17 +19,20 @@
 
 #define INNER RC_CIPHER_FN
 
+/* What every init does first: the direction, and what the kernel's form must know before. */
+static bool init_start(struct rc_actx *w, bool enc, const OSSL_PARAM p[])
+{
+    w->enc = enc;
+    return rc_actx_usable(w) && rc_kcipher_set_params(w, p);
+}
+
 static int encrypt_init(void *c, const unsigned char *key, size_t keylen,
                         const unsigned char *iv, size_t ivlen, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
 
-    w->enc = true;
-    if (!rc_actx_usable(w))
-        return 0;
-    if (!rc_kcipher_set_params(w, p))
-        return 0;
-    return INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p)
+    return init_start(w, true, p)
+           && INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p)
            && rc_kcipher_init(w, key, keylen, iv, ivlen);
 }
 
@@ -38,14 +41,32 @@ static int decrypt_init(void *c, const unsigned char *key, size_t keylen,
 {
     struct rc_actx *w = c;
 
-    w->enc = false;
-    if (!rc_actx_usable(w))
-        return 0;
-    if (!rc_kcipher_set_params(w, p))
-        return 0;
-    return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p)
+    return init_start(w, false, p)
+           && INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, keylen, iv, ivlen, p)
            && rc_kcipher_init(w, key, keylen, iv, ivlen);
 }
+
+#ifdef OSSL_FUNC_CIPHER_ENCRYPT_SKEY_INIT /* OpenSSL 3.5: keys as opaque objects (EVP_SKEY) */
+static int encrypt_skey_init(void *c, void *skey, const unsigned char *iv, size_t ivlen,
+                             const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return init_start(w, true, p)
+           && INNER(w, encrypt_skey_init, ENCRYPT_SKEY_INIT)(w->inner, skey, iv, ivlen, p)
+           && rc_kcipher_init_opaque(w, iv, ivlen);
+}
+
+static int decrypt_skey_init(void *c, void *skey, const unsigned char *iv, size_t ivlen,
+                             const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    return init_start(w, false, p)
+           && INNER(w, decrypt_skey_init, DECRYPT_SKEY_INIT)(w->inner, skey, iv, ivlen, p)
+           && rc_kcipher_init_opaque(w, iv, ivlen);
+}
+#endif
 
 /*
  * The default provider reports a tag mismatch by failing alone, with nothing
@@ -161,6 +182,10 @@ static const struct rc_fwd fwd[] = {
     { OSSL_FUNC_CIPHER_DUPCTX, (rc_fn)rc_actx_dup_fwd },
     { OSSL_FUNC_CIPHER_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
     { OSSL_FUNC_CIPHER_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+#ifdef OSSL_FUNC_CIPHER_ENCRYPT_SKEY_INIT
+    { OSSL_FUNC_CIPHER_ENCRYPT_SKEY_INIT, (rc_fn)encrypt_skey_init },
+    { OSSL_FUNC_CIPHER_DECRYPT_SKEY_INIT, (rc_fn)decrypt_skey_init },
+#endif
     { 0, NULL },
 };
 

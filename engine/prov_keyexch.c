@@ -57,6 +57,22 @@ static int derive(void *c, unsigned char *secret, size_t *secretlen, size_t outl
     return rc_actx_run(w, &op, true, secretlen);
 }
 
+#ifdef OSSL_FUNC_KEYEXCH_DERIVE_SKEY /* OpenSSL 4.0 */
+/*
+ * Stays on the caller: its result is an object of a key manager the caller
+ * names, which a request that outlived its caller could not free.
+ */
+static void *derive_skey(void *c, const char *key_type, void *provctx,
+                         OSSL_FUNC_skeymgmt_import_fn *import, size_t keylen, const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+
+    if (!rc_actx_usable(w))
+        return NULL;
+    return INNER(w, derive_skey, DERIVE_SKEY)(w->inner, key_type, provctx, import, keylen, p);
+}
+#endif
+
 static const struct rc_fwd fwd[] = {
     { OSSL_FUNC_KEYEXCH_INIT, (rc_fn)init },
     { OSSL_FUNC_KEYEXCH_DERIVE, (rc_fn)derive },
@@ -65,6 +81,9 @@ static const struct rc_fwd fwd[] = {
     { OSSL_FUNC_KEYEXCH_DUPCTX, (rc_fn)rc_actx_dup_fwd },
     { OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
     { OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+#ifdef OSSL_FUNC_KEYEXCH_DERIVE_SKEY
+    { OSSL_FUNC_KEYEXCH_DERIVE_SKEY, (rc_fn)derive_skey },
+#endif
     { 0, NULL },
 };
 

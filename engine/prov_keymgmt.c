@@ -2,7 +2,9 @@
  * Key generation (X25519, the ephemeral key of every TLS 1.3 handshake) goes
  * through the runtime. Only the generation context is wrapped: keys are the
  * default provider's own, so every other key management function, and the
- * encoders and decoders, are the default provider's unchanged.
+ * encoders and decoders, are the default provider's unchanged. A generation
+ * function this code does not know (a newer release) is not one of those:
+ * algs.h says what becomes of the algorithm then.
  */
 #include "actx.h"
 
@@ -64,6 +66,23 @@ static const struct rc_fwd fwd[] = {
     { 0, NULL },
 };
 
+/* Every key management function but the generation context's takes a key, or nothing. */
+static const int pass[] = {
+    OSSL_FUNC_KEYMGMT_NEW, OSSL_FUNC_KEYMGMT_LOAD, OSSL_FUNC_KEYMGMT_FREE,
+    OSSL_FUNC_KEYMGMT_GET_PARAMS, OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS,
+    OSSL_FUNC_KEYMGMT_SET_PARAMS, OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS,
+    OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, OSSL_FUNC_KEYMGMT_HAS, OSSL_FUNC_KEYMGMT_VALIDATE,
+    OSSL_FUNC_KEYMGMT_MATCH, OSSL_FUNC_KEYMGMT_IMPORT, OSSL_FUNC_KEYMGMT_IMPORT_TYPES,
+    OSSL_FUNC_KEYMGMT_EXPORT, OSSL_FUNC_KEYMGMT_EXPORT_TYPES, OSSL_FUNC_KEYMGMT_DUP,
+#ifdef OSSL_FUNC_KEYMGMT_IMPORT_TYPES_EX /* OpenSSL 3.2 */
+    OSSL_FUNC_KEYMGMT_IMPORT_TYPES_EX, OSSL_FUNC_KEYMGMT_EXPORT_TYPES_EX,
+#endif
+#ifdef OSSL_FUNC_KEYMGMT_NEW_EX /* OpenSSL 4.0 */
+    OSSL_FUNC_KEYMGMT_NEW_EX,
+#endif
+    0,
+};
+
 const struct rc_opdesc rc_op_keymgmt = {
     .operation = OSSL_OP_KEYMGMT,
     .ctor = RC_CTOR_GEN_INIT,
@@ -71,5 +90,5 @@ const struct rc_opdesc rc_op_keymgmt = {
     .free_id = OSSL_FUNC_KEYMGMT_GEN_CLEANUP,
     .table_ids = { OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS },
     .fwd = fwd,
-    .pass_rest = true,
+    .pass = pass,
 };

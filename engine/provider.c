@@ -66,11 +66,15 @@ static void teardown(void *provctx)
     pthread_mutex_unlock(&lock);
 }
 
+/* Algorithms of the wrap table offered without offload, and why (algs.h); empty when none. */
+#define RC_PARAM_UNWRAPPED "unwrapped"
+
 static const OSSL_PARAM gettable[] = {
     OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
     OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
     OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0),
     OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
+    OSSL_PARAM_DEFN(RC_PARAM_UNWRAPPED, OSSL_PARAM_UTF8_STRING, NULL, 0),
     OSSL_PARAM_END,
 };
 
@@ -96,6 +100,9 @@ static int get_params(void *provctx, OSSL_PARAM params[])
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
     if (p != NULL && !OSSL_PARAM_set_int(p, 1))
+        return 0;
+    p = OSSL_PARAM_locate(params, RC_PARAM_UNWRAPPED);
+    if (p != NULL && !rc_algs_unwrapped(p))
         return 0;
     return 1;
 }

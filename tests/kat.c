@@ -8,9 +8,13 @@
  * for RSA, ECDSA and ECDH. The counters prove which calls were offloaded (the
  * private-key operations and the large AEAD calls, in job modes only), and
  * RSA signatures corrupted on purpose prove that the public-key check refuses
- * them, with the reason on the caller's error queue, in every mode.
+ * them, with the reason on the caller's error queue, in every mode and every
+ * way of signing: streamed, one-shot and (OpenSSL 3.4+) the message API, with
+ * PSS parameters given at init or after it and digest parameters, which the
+ * check must be given too or it would refuse the good signatures as well.
  */
-#include <dlfcn.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -47,6 +51,7 @@ static const int rsa_bits[] = { 2048, 3072, 4096 };
 static const char *const curves[] = { "P-256", "P-384" };
 static struct key_pair rsa_keys[ARRAY_LEN(rsa_bits)];
 static struct key_pair ec_keys[ARRAY_LEN(curves)], ec_peers[ARRAY_LEN(curves)];
+static struct key_pair ed_keys[1];
 
 /*
  * Every key a case makes. A worker drops its request, and with it maybe the
@@ -57,7 +62,6 @@ static struct key_pair ec_keys[ARRAY_LEN(curves)], ec_peers[ARRAY_LEN(curves)];
 static EVP_PKEY *kept[64];
 static size_t nkept;
 
-static void *module;
 static void (*corrupt_signatures)(int n);
 
 /* libsodium's AEAD, whose IETF variants share one signature. */
@@ -78,6 +82,13 @@ static const struct aead aes_gcm = { "AES-256-GCM", crypto_aead_aes256gcm_encryp
 
 static const unsigned char aad[] = "ringcrypt kat";
 
+/* How a case signs. */
+enum sig_api {
+    DIGEST_SIGN,           /* EVP_DigestSign: digest_sign_init, update, final */
+    PKEY_SIGN,             /* EVP_PKEY_sign of the message's digest: sign_init, sign */
+    MESSAGE,               /* EVP_PKEY_sign_message_*: the message API of OpenSSL 3.4 */
+};
+
 struct kat_case {
     const char *name;
     int (*run)(const struct kat_case *c);
@@ -90,6 +101,13 @@ struct kat_case {
     size_t size;           /* message or plaintext bytes */
     const struct aead *aead;
     bool tamper;
+    enum sig_api api;
+    const char *sigalg;    /* MESSAGE: the signature algorithm (RSA-SHA2-256, ED25519) */
+    int saltlen;           /* PSS: the salt length (0: the digest's length) */
+    const char *mgf1;      /* PSS: MGF1's digest (NULL: the signature's) */
+    bool params_at_init;   /* the parameters go to init, not set after it */
+    bool oneshot;          /* MESSAGE: one sign call instead of updates and a final */
+    bool ssl3_ms;          /* the digest is given a parameter (SHA-1's SSL 3 master secret) */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -115,37 +133,142 @@ static int set_rsa_params(EVP_PKEY_CTX *p, int pad)
         return 1;
     if (EVP_PKEY_CTX_set_rsa_padding(p, pad) <= 0)
         return 0;
-    if (pad == RSA_PKCS1_PSS_PADDING)
-        return EVP_PKEY_CTX_set_rsa_pss_saltlen(p, RSA_PSS_SALTLEN_DIGEST) > 0;
     if (pad == RSA_PKCS1_OAEP_PADDING)
         return EVP_PKEY_CTX_set_rsa_oaep_md_name(p, "SHA256", NULL) > 0
                && EVP_PKEY_CTX_set_rsa_mgf1_md_name(p, "SHA256", NULL) > 0;
     return 1;
 }
 
-/* EVP_DigestSign in ctx with c's digest and padding: the signature's length, 0 on failure. */
-static size_t sign_msg(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const struct kat_case *c,
-                       const unsigned char *msg, size_t len, unsigned char *sig)
+/*
+ * c's signature parameters, as OSSL_PARAMs in p: padding, and for PSS the
+ * salt length and MGF1 digest. p, or NULL when c has none.
+ */
+static OSSL_PARAM *sig_params(const struct kat_case *c, OSSL_PARAM p[4], int *saltlen)
+{
+    size_t n = 0;
+
+    *saltlen = c->saltlen != 0 ? c->saltlen : RSA_PSS_SALTLEN_DIGEST;
+    if (c->pad == RSA_PKCS1_PADDING)
+        p[n++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE,
+                                                  (char *)OSSL_PKEY_RSA_PAD_MODE_PKCSV15, 0);
+    if (c->pad == RSA_PKCS1_PSS_PADDING) {
+        p[n++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE,
+                                                  (char *)OSSL_PKEY_RSA_PAD_MODE_PSS, 0);
+        p[n++] = OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, saltlen);
+        if (c->mgf1 != NULL)
+            p[n++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST,
+                                                      (char *)c->mgf1, 0);
+    }
+    p[n] = OSSL_PARAM_construct_end();
+    return n > 0 ? p : NULL;
+}
+
+/* A digest's parameter the signature context must hand on (ssl3_ms): 1 on success. */
+static int set_md_params(EVP_MD_CTX *m, const struct kat_case *c)
+{
+    static unsigned char ms[48] = "ringcrypt kat: an SSL 3 master secret, 48 bytes";
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_DIGEST_PARAM_SSL3_MS, ms, sizeof(ms)),
+        OSSL_PARAM_construct_end(),
+    };
+
+    return !c->ssl3_ms || EVP_MD_CTX_set_params(m, p) == 1;
+}
+
+/* EVP_DigestSign in ctx with c's digest and parameters: the signature's length, 0 on failure. */
+static size_t digest_sign(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const struct kat_case *c,
+                          const unsigned char *msg, size_t len, unsigned char *sig)
 {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     EVP_PKEY_CTX *p = NULL;
+    OSSL_PARAM storage[4];
+    int saltlen;
+    const OSSL_PARAM *params = sig_params(c, storage, &saltlen);
     size_t n = MAX_SIG;
 
-    if (m == NULL || EVP_DigestSignInit_ex(m, &p, c->md, ctx, NULL, key, NULL) != 1
-        || !set_rsa_params(p, c->pad) || EVP_DigestSign(m, sig, &n, msg, len) != 1)
+    if (m == NULL
+        || EVP_DigestSignInit_ex(m, &p, c->md, ctx, NULL, key,
+                                 c->params_at_init ? params : NULL) != 1
+        || (!c->params_at_init && params != NULL && EVP_PKEY_CTX_set_params(p, params) != 1)
+        || !set_md_params(m, c) || EVP_DigestSign(m, sig, &n, msg, len) != 1)
         n = 0;
     EVP_MD_CTX_free(m);
     return n;
 }
 
+/* EVP_PKEY_sign in ctx of msg's digest (c->md), with c's parameters: as digest_sign. */
+static size_t pkey_sign(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const struct kat_case *c,
+                        const unsigned char *msg, size_t len, unsigned char *sig)
+{
+    EVP_PKEY_CTX *p = EVP_PKEY_CTX_new_from_pkey(ctx, key, NULL);
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    OSSL_PARAM storage[4];
+    int saltlen;
+    const OSSL_PARAM *params = sig_params(c, storage, &saltlen);
+    size_t n = MAX_SIG;
+
+    if (p == NULL || EVP_Digest(msg, len, dgst, &dlen, EVP_get_digestbyname(c->md), NULL) != 1
+        || EVP_PKEY_sign_init_ex(p, c->params_at_init ? params : NULL) != 1
+        || EVP_PKEY_CTX_set_signature_md(p, EVP_get_digestbyname(c->md)) != 1
+        || (!c->params_at_init && params != NULL && EVP_PKEY_CTX_set_params(p, params) != 1)
+        || EVP_PKEY_sign(p, sig, &n, dgst, dlen) != 1)
+        n = 0;
+    EVP_PKEY_CTX_free(p);
+    return n;
+}
+
+#ifdef OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT
+/* The message API in ctx with c->sigalg: updates and a final, or one sign call. */
+static size_t message_sign(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const struct kat_case *c,
+                           const unsigned char *msg, size_t len, unsigned char *sig)
+{
+    EVP_SIGNATURE *alg = EVP_SIGNATURE_fetch(ctx, c->sigalg, NULL);
+    EVP_PKEY_CTX *p = EVP_PKEY_CTX_new_from_pkey(ctx, key, NULL);
+    size_t n = MAX_SIG;
+    bool ok = alg != NULL && p != NULL && EVP_PKEY_sign_message_init(p, alg, NULL) == 1;
+
+    if (ok && c->oneshot)
+        ok = EVP_PKEY_sign(p, sig, &n, msg, len) == 1;
+    else if (ok)
+        ok = EVP_PKEY_sign_message_update(p, msg, len / 2) == 1
+             && EVP_PKEY_sign_message_update(p, msg + len / 2, len - len / 2) == 1
+             && EVP_PKEY_sign_message_final(p, sig, &n) == 1;
+    EVP_PKEY_CTX_free(p);
+    EVP_SIGNATURE_free(alg);
+    return ok ? n : 0;
+}
+#endif
+
+/* A signature of msg in ctx the way c signs: its length, 0 on failure. */
+static size_t sign_msg(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const struct kat_case *c,
+                       const unsigned char *msg, size_t len, unsigned char *sig)
+{
+    switch (c->api) {
+    case PKEY_SIGN:
+        return pkey_sign(ctx, key, c, msg, len, sig);
+#ifdef OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT
+    case MESSAGE:
+        return message_sign(ctx, key, c, msg, len, sig);
+#endif
+    default:
+        return digest_sign(ctx, key, c, msg, len, sig);
+    }
+}
+
+/* EVP_DigestVerify in ctx with c's digest and parameters, whichever way c signs. */
 static bool verify_msg(OSSL_LIB_CTX *ctx, EVP_PKEY *key, const struct kat_case *c,
                        const unsigned char *msg, size_t len, const unsigned char *sig,
                        size_t siglen)
 {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     EVP_PKEY_CTX *p = NULL;
-    bool ok = m != NULL && EVP_DigestVerifyInit_ex(m, &p, c->md, ctx, NULL, key, NULL) == 1
-              && set_rsa_params(p, c->pad) && EVP_DigestVerify(m, sig, siglen, msg, len) == 1;
+    OSSL_PARAM storage[4];
+    int saltlen;
+    bool ok = m != NULL
+              && EVP_DigestVerifyInit_ex(m, &p, c->md, ctx, NULL, key,
+                                         sig_params(c, storage, &saltlen)) == 1
+              && set_md_params(m, c) && EVP_DigestVerify(m, sig, siglen, msg, len) == 1;
 
     EVP_MD_CTX_free(m);
     return ok;
@@ -424,8 +547,8 @@ out:
 
 /*
  * We sign, the default provider verifies, and the other way round; PKCS#1
- * v1.5 is deterministic, so both signatures are equal; a flipped bit is
- * refused by both.
+ * v1.5 and Ed25519 are deterministic, so both signatures are equal; a
+ * flipped bit is refused by both.
  */
 static int sig_vs_default(const struct kat_case *c)
 {
@@ -441,8 +564,8 @@ static int sig_vs_default(const struct kat_case *c)
     rn = sign_msg(ref_ctx, k->ref, c, msg, sizeof(msg), ref);
     CHECK(verify_msg(rc_ctx, k->rc, c, msg, sizeof(msg), ref, rn),
           "we refuse the default provider's signature");
-    if (c->pad == RSA_PKCS1_PADDING)
-        CHECK(n == rn && memcmp(ours, ref, n) == 0, "PKCS#1 v1.5 signatures differ");
+    if (c->pad == RSA_PKCS1_PADDING || c->keys == ed_keys)
+        CHECK(n == rn && memcmp(ours, ref, n) == 0, "deterministic signatures differ");
 
     ours[n / 2] ^= 0x01;
     CHECK(!verify_msg(ref_ctx, k->ref, c, msg, sizeof(msg), ours, n),
@@ -567,12 +690,52 @@ static const struct kat_case rsa_cases[] = {
     RSA_CASES(2, "rsa4096"),
 };
 
+/*
+ * Every way of signing. A check context not given a case's parameters would
+ * verify with the default padding, MGF1 digest or digest state, and refuse
+ * the good signature that follows each fault: so these cases also show that
+ * the check gets them, at init, after it, and the digest's own.
+ */
+#define FAULT(label, ...) { .name = "rsa2048_fault_" label, .run = rsa_fault, .offloads = 2, \
+                            .keys = rsa_keys, __VA_ARGS__ }
 static const struct kat_case rsa_fault_cases[] = {
-    { .name = "rsa2048_fault_pkcs1", .run = rsa_fault, .offloads = 2, .keys = rsa_keys,
-      .pad = RSA_PKCS1_PADDING, .md = "SHA256" },
-    { .name = "rsa2048_fault_pss", .run = rsa_fault, .offloads = 2, .keys = rsa_keys,
-      .pad = RSA_PKCS1_PSS_PADDING, .md = "SHA256" },
+    FAULT("pkcs1", .pad = RSA_PKCS1_PADDING, .md = "SHA256"),
+    FAULT("pss", .pad = RSA_PKCS1_PSS_PADDING, .md = "SHA256"),
+    FAULT("pss_params", .pad = RSA_PKCS1_PSS_PADDING, .md = "SHA256", .saltlen = 20,
+          .mgf1 = "SHA384"),
+    FAULT("pss_init_params", .pad = RSA_PKCS1_PSS_PADDING, .md = "SHA256", .saltlen = 64,
+          .mgf1 = "SHA512", .params_at_init = true),
+    FAULT("digest_params", .pad = RSA_PKCS1_PADDING, .md = "SHA1", .ssl3_ms = true),
+    FAULT("oneshot_pkcs1", .api = PKEY_SIGN, .pad = RSA_PKCS1_PADDING, .md = "SHA256"),
+    FAULT("oneshot_pss", .api = PKEY_SIGN, .pad = RSA_PKCS1_PSS_PADDING, .md = "SHA256",
+          .saltlen = 20, .mgf1 = "SHA384", .params_at_init = true),
+#ifdef OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT
+    FAULT("message", .api = MESSAGE, .sigalg = "RSA-SHA2-256", .pad = RSA_PKCS1_PADDING,
+          .md = "SHA256"),
+    FAULT("message_oneshot", .api = MESSAGE, .sigalg = "RSA-SHA2-256", .oneshot = true,
+          .pad = RSA_PKCS1_PADDING, .md = "SHA256"),
+#endif
 };
+
+#ifdef OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT
+/* The signature algorithms with a digest built in, wrapped for their message API. */
+#define MESSAGE_CASE(label, alg, ...) { .name = label, .run = sig_vs_default, .offloads = 1, \
+                                        .api = MESSAGE, .sigalg = alg, __VA_ARGS__ }
+static const struct kat_case message_cases[] = {
+    MESSAGE_CASE("rsa_sha256", "RSA-SHA2-256", .keys = rsa_keys, .pad = RSA_PKCS1_PADDING,
+                 .md = "SHA256"),
+    MESSAGE_CASE("rsa_sha384_oneshot", "RSA-SHA2-384", .keys = rsa_keys,
+                 .pad = RSA_PKCS1_PADDING, .md = "SHA384", .oneshot = true),
+    MESSAGE_CASE("rsa_sha512", "RSA-SHA2-512", .keys = rsa_keys, .pad = RSA_PKCS1_PADDING,
+                 .md = "SHA512"),
+    MESSAGE_CASE("ecdsa_p256_sha256", "ECDSA-SHA2-256", .keys = ec_keys, .md = "SHA256"),
+    MESSAGE_CASE("ecdsa_p384_sha384_oneshot", "ECDSA-SHA2-384", .keys = ec_keys, .key = 1,
+                 .md = "SHA384", .oneshot = true),
+    MESSAGE_CASE("ecdsa_p384_sha512", "ECDSA-SHA2-512", .keys = ec_keys, .key = 1,
+                 .md = "SHA512"),
+    MESSAGE_CASE("ed25519", "ED25519", .keys = ed_keys, .oneshot = true),
+};
+#endif
 
 static const struct kat_case ec_cases[] = {
     { .name = "ecdsa_p256", .run = sig_vs_default, .offloads = 1, .keys = ec_keys, .key = 0,
@@ -658,9 +821,7 @@ static void close_all(void)
     free_pairs(rsa_keys, ARRAY_LEN(rsa_keys));
     free_pairs(ec_keys, ARRAY_LEN(ec_keys));
     free_pairs(ec_peers, ARRAY_LEN(ec_peers));
-    if (module != NULL)
-        dlclose(module);
-    module = NULL;
+    free_pairs(ed_keys, ARRAY_LEN(ed_keys));
     if (ref_prov != NULL)
         OSSL_PROVIDER_unload(ref_prov);
     OSSL_LIB_CTX_free(ref_ctx);
@@ -702,19 +863,9 @@ static bool rsa_all_keys(void)
 /* One key, and the module's fault switch, which exists once the provider is loaded. */
 static bool rsa_fault_prepare(void)
 {
-    char path[4200];
-
     if (!rsa_prepare(1))
         return false;
-    snprintf(path, sizeof(path), "%s/ringcrypt.so", t_build_dir());
-    module = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (module == NULL) {
-        fprintf(stderr, "%s is not loaded\n", path);
-        return false;
-    }
-    corrupt_signatures = (void (*)(int))dlsym(module, "rc_testing_corrupt_signatures");
-    if (corrupt_signatures == NULL)
-        fprintf(stderr, "no rc_testing_corrupt_signatures: %s\n", dlerror());
+    corrupt_signatures = (void (*)(int))t_module_symbol("rc_testing_corrupt_signatures");
     return corrupt_signatures != NULL;
 }
 
@@ -768,6 +919,26 @@ static int rsa_fault_check(void)
     return run_family(rsa_fault_prepare, rsa_fault_cases, ARRAY_LEN(rsa_fault_cases));
 }
 
+#ifdef OSSL_FUNC_SIGNATURE_SIGN_MESSAGE_INIT
+static bool message_prepare(void)
+{
+    ed_keys[0].ref = EVP_PKEY_Q_keygen(ref_ctx, NULL, "ED25519");
+    return rsa_prepare(1) && ec_prepare() && move_key(&ed_keys[0]);
+}
+
+static int message_api(void)
+{
+    return run_family(message_prepare, message_cases, ARRAY_LEN(message_cases));
+}
+#else
+static int message_api(void)
+{
+    fprintf(stderr, "%s has no message API (EVP_PKEY_sign_message_*, OpenSSL 3.4)\n",
+            OPENSSL_VERSION_TEXT);
+    return T_SKIP;
+}
+#endif
+
 static const char *const threshold_16k[] = { "RINGCRYPT_MIN_OFFLOAD_BYTES=16384", NULL };
 
 static const struct scenario scenarios[] = {
@@ -777,6 +948,7 @@ static const struct scenario scenarios[] = {
     { "rsa_vs_default", rsa, NULL },
     { "ecdsa_ecdh_vs_default", ec, NULL },
     { "rsa_fault_check", rsa_fault_check, NULL },
+    { "message_api_vs_default", message_api, NULL },
     { NULL, NULL, NULL },
 };
 
