@@ -1,9 +1,10 @@
 # Sourced by the end-to-end tests (echo_e2e, echo_churn, haproxy, stock_tools,
-# sserver_storm): a failure counter; starting, stopping and reading
-# ringcrypt-echo; stock servers with the module; file descriptors, exits and
-# the runtime's counters. Needs $b (the build directory) and $root set. A
-# test that has not set $work (and $server) itself gets them here, with a
-# cleanup at exit that kills $server and every pid in $pids.
+# sserver_storm, sserver_www): a failure counter; starting, stopping and
+# reading ringcrypt-echo; stock servers with the module (where they link its
+# libcrypto); file descriptors, exits and the runtime's counters. Needs $b
+# (the build directory) and $root set. A test that has not set $work (and
+# $server) itself gets them here, with a cleanup at exit that kills $server
+# and every pid in $pids.
 
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -91,6 +92,29 @@ stock=(env)
                                 "TSAN_OPTIONS=$TSAN_OPTIONS:report_signal_unsafe=0:halt_on_error=0:exitcode=0")
 # The provider beside default, as users activate it: through OPENSSL_CONF, found in OPENSSL_MODULES.
 with_ringcrypt=(env "OPENSSL_CONF=$root/docs/openssl-ringcrypt.cnf" "OPENSSL_MODULES=$modules")
+
+# The libcrypto FILE links, as the dynamic linker resolves it: "soname => file" (/lib or /usr/lib).
+libcrypto_of() {
+    local so
+    so=($(ldd "$1" 2>/dev/null | awk '$1 ~ /^libcrypto\.so/ && $2 == "=>" { print $1, $3; exit }'))
+    [ ${#so[@]} -eq 2 ] && echo "${so[0]} => $(readlink -f "${so[1]}")"
+}
+
+# A module built against one OpenSSL, loaded into a program linked to another, runs two
+# libcryptos in one process: no test of either. Exits 77 (skip), saying why, unless stock
+# program PROG links the libcrypto the module links (Debian's haproxy links OpenSSL 3 even
+# where libssl-dev is 4.0).
+require_module_libcrypto() {
+    local path mine theirs
+    path=$(command -v "$1") || { echo "FAIL: no $1: run tools/setup"; exit 1; }
+    mine=$(libcrypto_of "$modules/ringcrypt.so")
+    [ -n "$mine" ] || { echo "FAIL: $modules/ringcrypt.so links no libcrypto that ldd finds"; exit 1; }
+    theirs=$(libcrypto_of "$path")
+    [ "$theirs" = "$mine" ] && return 0
+    echo "SKIP: $path links ${theirs:-no libcrypto}, $modules/ringcrypt.so links $mine:" \
+         "the module cannot run in that program"
+    exit 77
+}
 
 # A self-signed certificate and its key in one PEM file, $work/KIND.pem: KIND rsa (2048) or ec (P-256).
 make_cert() {

@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <stddef.h>
 #include <errno.h>
 #include <limits.h>
@@ -523,6 +524,24 @@ const char *t_build_dir(void)
     return dir;
 }
 
+void *t_module_symbol(const char *name)
+{
+    char path[4200];
+    void *module, *sym = NULL;
+
+    snprintf(path, sizeof(path), "%s/ringcrypt.so", t_build_dir());
+    /* The module is linked nodelete: the symbol outlives this handle. */
+    module = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (module != NULL)
+        sym = dlsym(module, name);
+    if (sym == NULL)
+        fprintf(stderr, "no %s in %s: %s\n", name, path,
+                module != NULL ? dlerror() : "the module is not loaded");
+    if (module != NULL)
+        dlclose(module);
+    return sym;
+}
+
 /* NULL when path is a directory, else why not. */
 static const char *not_a_dir(const char *path)
 {
@@ -567,15 +586,13 @@ static struct {
     OSSL_PROVIDER *prov;
 } loaded[16];
 
-OSSL_LIB_CTX *t_provider_libctx(void)
+/* A new library context with provider which alone, found in t_build_dir() if not built in. */
+static OSSL_LIB_CTX *libctx_with(const char *which)
 {
-    const char *which = getenv("RC_TEST_PROVIDER");
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
     OSSL_PROVIDER *prov = NULL;
     size_t i;
 
-    if (which == NULL || which[0] == '\0')
-        which = "ringcrypt";
     for (i = 0; i < sizeof(loaded) / sizeof(loaded[0]) && loaded[i].libctx != NULL; i++)
         ;
     if (libctx != NULL && i < sizeof(loaded) / sizeof(loaded[0])
@@ -590,6 +607,18 @@ OSSL_LIB_CTX *t_provider_libctx(void)
     loaded[i].libctx = libctx;
     loaded[i].prov = prov;
     return libctx;
+}
+
+OSSL_LIB_CTX *t_provider_libctx(void)
+{
+    const char *which = getenv("RC_TEST_PROVIDER");
+
+    return libctx_with(which == NULL || which[0] == '\0' ? "ringcrypt" : which);
+}
+
+OSSL_LIB_CTX *t_reference_libctx(void)
+{
+    return libctx_with("default");
 }
 
 void t_provider_free(OSSL_LIB_CTX *libctx)

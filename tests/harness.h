@@ -189,7 +189,20 @@ const char *t_build_dir(void);
  */
 OSSL_LIB_CTX *t_provider_libctx(void);
 
-/* Unloads the provider and frees the context. */
+/*
+ * A new library context with OpenSSL's default provider alone: the reference
+ * of the release the test runs on, where OpenSSL's own answers changed between
+ * releases. NULL on failure (errors printed).
+ */
+OSSL_LIB_CTX *t_reference_libctx(void);
+
+/*
+ * A symbol of ringcrypt.so from t_build_dir() (one of its test hooks), once a
+ * provider loaded it; NULL with the reason on stderr.
+ */
+void *t_module_symbol(const char *name);
+
+/* Unloads the provider (of either) and frees the context. */
 void t_provider_free(OSSL_LIB_CTX *libctx);
 
 /*

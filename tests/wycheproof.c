@@ -4,14 +4,19 @@
  * ones may go either way (but a success must give the vector's answer).
  * AEADs and AES-CBC run both directions (encryption must reproduce the
  * ciphertext and tag, decryption the message or fail); ECDH and X25519
- * derive; RSA PKCS#1 v1.5 and OAEP decrypt with the vectors' private keys;
- * HKDF derives; HMAC tags are compared at the vectors' tag size. Signature
- * vectors are verified, and each valid vector's message is signed too:
- * RSA PKCS#1 v1.5 with the group's own private key (found in the decryption
- * files) must reproduce the vector's signature; the Ed25519 files carry no
- * private key, so a key of ours must give the default provider's signature
- * (both deterministic); RSA-PSS and ECDSA (fresh key per group) signatures
- * must verify, and not over another message.
+ * derive; RSA PKCS#1 v1.5 and OAEP decrypt with the vectors' private keys
+ * (since OpenSSL 3.2 a bad v1.5 padding decrypts to a message derived from key
+ * and ciphertext, implicit rejection: such an answer counts as a rejection
+ * only if it is byte for byte the default provider's of the same release;
+ * with implicit-rejection=0, where the release has it, ringcrypt and the
+ * default provider must both refuse); HKDF derives; HMAC tags are compared
+ * at the vectors' tag size. Signature vectors are verified, and each valid
+ * vector's message is signed too: RSA PKCS#1 v1.5 with the group's own
+ * private key (found in the decryption files) must reproduce the vector's
+ * signature; the Ed25519 files carry no private key, so a key of ours must
+ * give the default provider's signature (both deterministic); RSA-PSS and
+ * ECDSA (fresh key per group) signatures must verify, and not over another
+ * message.
  *
  * Scenarios: the vectors with no ASYNC job (nothing may reach the runtime),
  * and with each file inside one ASYNC job on a core with
@@ -27,7 +32,6 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/param_build.h>
-#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -50,14 +54,18 @@ static const char *const result_names[NRESULTS] = { "valid", "invalid", "accepta
 enum outcome {
     ACCEPTED,   /* succeeded with the vector's answer */
     REJECTED,   /* refused */
+    /*
+     * RSA PKCS#1 v1.5 decryption since OpenSSL 3.2: succeeded with the message
+     * the default provider derives from key and ciphertext (implicit rejection).
+     */
+    IMPLICIT,
     WRONG,      /* succeeded with another answer */
     MALFORMED,  /* the vector could not be read */
 };
 
 struct run {
     OSSL_LIB_CTX *libctx;    /* ringcrypt alone */
-    OSSL_LIB_CTX *ref;       /* the default provider: reference signatures */
-    OSSL_PROVIDER *ref_provider;
+    OSSL_LIB_CTX *ref;       /* the default provider: reference signatures and decryptions */
     const char *dir;
     const char *file;
     long offloadable;        /* calls ringcrypt hands to the runtime inside a job */
@@ -82,6 +90,7 @@ struct group {
     EVP_KDF *kdf;
     EVP_PKEY *pub;           /* verifies the vectors' signatures */
     EVP_PKEY *priv;          /* decrypts the vectors' ciphertexts */
+    EVP_PKEY *priv_ref;      /* the same key in the reference context */
     EVP_PKEY *signer;        /* signs the vectors' messages (NULL: no signing) */
     EVP_PKEY *signer_ref;    /* the same key in the reference context */
     EVP_PKEY *signer_pub;    /* checks signer's signatures (not owned) */
@@ -95,10 +104,13 @@ struct check {
     bool wrong_rejects;
     /* Signing applies to valid vectors of groups with a key to sign with. */
     bool signs;
+    /* The default provider must come to the same outcome. */
+    bool like_reference;
 };
 
 struct tally {
     int total[NRESULTS], accepted[NRESULTS], rejected[NRESULTS];
+    int implicit;            /* of the rejections, implicit ones */
     int deviations;          /* known OpenSSL 3.0 deviations (see below) */
 };
 
@@ -627,7 +639,43 @@ static bool rsa_padding(EVP_PKEY_CTX *ctx, const struct group *g, const struct j
     return true;
 }
 
-static enum outcome rsa_decrypt(struct run *r, const struct group *g, const struct json *t)
+/* A context of lib that decrypts with key, the group's padding and params. */
+static EVP_PKEY_CTX *rsa_decrypt_ctx(OSSL_LIB_CTX *lib, const struct group *g, EVP_PKEY *key,
+                                     const struct json_bytes *label, const OSSL_PARAM *params)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(lib, key, NULL);
+
+    if (ctx != NULL && EVP_PKEY_decrypt_init_ex(ctx, params) > 0 && rsa_padding(ctx, g, label))
+        return ctx;
+    EVP_PKEY_CTX_free(ctx);
+    return NULL;
+}
+
+/*
+ * Whether the default provider decrypts ct to the same n bytes: the message
+ * of an implicit rejection depends on nothing but the key and the ciphertext.
+ */
+static bool reference_decrypts_to(struct run *r, const struct group *g,
+                                  const struct json_bytes *label, const struct json_bytes *ct,
+                                  const unsigned char *ours, size_t n)
+{
+    EVP_PKEY_CTX *ctx = rsa_decrypt_ctx(r->ref, g, g->priv_ref, label, NULL);
+    size_t len = (size_t)EVP_PKEY_get_size(g->priv_ref);
+    unsigned char *out = malloc(len);
+    bool ok = ctx != NULL && out != NULL && EVP_PKEY_decrypt(ctx, out, &len, ct->p, ct->n) > 0
+              && len == n && memcmp(out, ours, n) == 0;
+
+    free(out);
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+/*
+ * Decrypts the vector's ciphertext with params: the message, or a refusal,
+ * or (PKCS#1 v1.5, params unset) the default provider's implicit rejection.
+ */
+static enum outcome decrypt(struct run *r, const struct group *g, const struct json *t,
+                            const OSSL_PARAM *params)
 {
     static const char *const names[] = { "msg", "ct" };
     struct json_bytes f[2], label = { 0 };
@@ -642,13 +690,20 @@ static enum outcome rsa_decrypt(struct run *r, const struct group *g, const stru
         o = MALFORMED;
         goto out;
     }
-    ctx = EVP_PKEY_CTX_new_from_pkey(r->libctx, g->priv, NULL);
+    ctx = rsa_decrypt_ctx(r->libctx, g, g->priv, &label, params);
     out = malloc(len);
-    if (ctx == NULL || out == NULL || EVP_PKEY_decrypt_init(ctx) <= 0 || !rsa_padding(ctx, g, &label))
+    if (ctx == NULL || out == NULL)
         goto out;
     r->offloadable++;
-    if (EVP_PKEY_decrypt(ctx, out, &len, f[1].p, f[1].n) > 0)
-        o = same(out, len, &f[0]) ? ACCEPTED : WRONG;
+    if (EVP_PKEY_decrypt(ctx, out, &len, f[1].p, f[1].n) <= 0)
+        goto out;
+    if (same(out, len, &f[0]))
+        o = ACCEPTED;
+    else if (g->padding == RSA_PKCS1_PADDING && params == NULL
+             && reference_decrypts_to(r, g, &label, &f[1], out, len))
+        o = IMPLICIT;
+    else
+        o = WRONG;
 out:
     free(out);
     free(label.p);
@@ -656,6 +711,26 @@ out:
     json_free_fields(f, 2);
     return o;
 }
+
+static enum outcome rsa_decrypt(struct run *r, const struct group *g, const struct json *t)
+{
+    return decrypt(r, g, t, NULL);
+}
+
+#ifdef OSSL_ASYM_CIPHER_PARAM_IMPLICIT_REJECTION
+/* PKCS#1 v1.5 with implicit rejection off (OpenSSL 3.2+): a bad padding must be refused. */
+static enum outcome rsa_decrypt_explicit(struct run *r, const struct group *g,
+                                         const struct json *t)
+{
+    unsigned int implicit = 0;
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_uint(OSSL_ASYM_CIPHER_PARAM_IMPLICIT_REJECTION, &implicit),
+        OSSL_PARAM_construct_end(),
+    };
+
+    return decrypt(r, g, t, params);
+}
+#endif
 
 /* ---- groups ------------------------------------------------------------------- */
 
@@ -856,7 +931,8 @@ static bool rsa_decrypt_group(struct run *r, struct group *g)
             return false;
     }
     g->priv = der_member_private(r->libctx, g->json, "privateKeyPkcs8");
-    return g->priv != NULL;
+    g->priv_ref = der_member_private(r->ref, g->json, "privateKeyPkcs8");
+    return g->priv != NULL && g->priv_ref != NULL;
 }
 
 static void group_free(struct group *g)
@@ -866,21 +942,29 @@ static void group_free(struct group *g)
     EVP_KDF_free(g->kdf);
     EVP_PKEY_free(g->pub);
     EVP_PKEY_free(g->priv);
+    EVP_PKEY_free(g->priv_ref);
     EVP_PKEY_free(g->signer);
     EVP_PKEY_free(g->signer_ref);
 }
 
 /* ---- the files ---------------------------------------------------------------- */
 
-static const struct check encrypt_check = { "encrypt", sym_encrypt, true, false };
-static const struct check decrypt_check = { "decrypt", sym_decrypt, false, false };
-static const struct check tag_check = { "tag", hmac_tag, true, false };
-static const struct check hkdf_check = { "derive", hkdf, false, false };
-static const struct check x25519_check = { "derive", x25519, false, false };
-static const struct check ecdh_check = { "derive", ecdh, false, false };
-static const struct check verify_check = { "verify", verify, false, false };
-static const struct check sign_check = { "sign", sign, false, true };
-static const struct check rsa_decrypt_check = { "decrypt", rsa_decrypt, false, false };
+static const struct check encrypt_check = { "encrypt", sym_encrypt, true, false, false };
+static const struct check decrypt_check = { "decrypt", sym_decrypt, false, false, false };
+static const struct check tag_check = { "tag", hmac_tag, true, false, false };
+static const struct check hkdf_check = { "derive", hkdf, false, false, false };
+static const struct check x25519_check = { "derive", x25519, false, false, false };
+static const struct check ecdh_check = { "derive", ecdh, false, false, false };
+static const struct check verify_check = { "verify", verify, false, false, false };
+static const struct check sign_check = { "sign", sign, false, true, false };
+static const struct check rsa_decrypt_check = { "decrypt", rsa_decrypt, false, false, false };
+#ifdef OSSL_ASYM_CIPHER_PARAM_IMPLICIT_REJECTION
+static const struct check rsa_explicit_check = { "decrypt, implicit-rejection=0",
+                                                 rsa_decrypt_explicit, false, false, true };
+#define RSA_PKCS1_CHECKS { &rsa_decrypt_check, &rsa_explicit_check }
+#else
+#define RSA_PKCS1_CHECKS { &rsa_decrypt_check }
+#endif
 
 #define MAX_CHECKS 2
 
@@ -905,7 +989,7 @@ static const struct suite suites[] = {
       { &verify_check, &sign_check } },
     { "rsa_pss_2048_sha256_mgf1_32_test.json", NULL, rsa_pss_group,
       { &verify_check, &sign_check } },
-    { "rsa_pkcs1_2048_test.json", NULL, rsa_decrypt_group, { &rsa_decrypt_check } },
+    { "rsa_pkcs1_2048_test.json", NULL, rsa_decrypt_group, RSA_PKCS1_CHECKS },
     { "rsa_oaep_2048_sha256_mgf1sha256_test.json", NULL, rsa_decrypt_group,
       { &rsa_decrypt_check } },
     { "hkdf_sha256_test.json", "SHA256", hkdf_group, { &hkdf_check } },
@@ -982,8 +1066,9 @@ static void count(struct tally *tl, const struct check *c, enum result res, enum
     tl->total[res]++;
     if (o == ACCEPTED)
         tl->accepted[res]++;
-    else if (o == REJECTED || (o == WRONG && c->wrong_rejects))
+    else if (o == REJECTED || o == IMPLICIT || (o == WRONG && c->wrong_rejects))
         tl->rejected[res]++;
+    tl->implicit += o == IMPLICIT;
 }
 
 static void run_check(struct file_run *fr, const struct group *g, int ci, const struct json *t)
@@ -1011,6 +1096,8 @@ static void run_check(struct file_run *fr, const struct group *g, int ci, const 
     /* A refusal must come from the cryptography, never from the runtime. */
     if (drain_errors(why != NULL && known == NULL && r->reports <= MAX_REPORTS))
         report(r, t, c->name, "the runtime raised an error");
+    if (c->like_reference && reference_outcome(fr, g, c, t) != o)
+        report(r, t, c->name, "the default provider comes to another outcome");
     if (known == NULL)
         return;
     if (reference_outcome(fr, g, c, t) != o) {
@@ -1068,14 +1155,17 @@ static void print_tallies(const struct file_run *fr, long offloadable, const str
 {
     for (int c = 0; fr->s->checks[c] != NULL; c++) {
         const struct tally *t = &fr->tally[c];
-        char known[64] = "";
+        char known[64] = "", implicit[64] = "";
 
         if (t->deviations > 0)
             snprintf(known, sizeof(known), ", %d known OpenSSL deviations", t->deviations);
-        printf("  %-42s %-7s valid %d/%d, invalid rejected %d/%d, acceptable %d"
+        if (t->implicit > 0)
+            snprintf(implicit, sizeof(implicit), " (%d implicitly, as the default provider)",
+                     t->implicit);
+        printf("  %-42s %-7s valid %d/%d, invalid rejected %d/%d%s, acceptable %d"
                " (accepted %d, rejected %d)%s\n",
                fr->s->file, fr->s->checks[c]->name, t->accepted[VALID], t->total[VALID],
-               t->rejected[INVALID], t->total[INVALID], t->total[ACCEPTABLE],
+               t->rejected[INVALID], t->total[INVALID], implicit, t->total[ACCEPTABLE],
                t->accepted[ACCEPTABLE], t->rejected[ACCEPTABLE], known);
     }
     printf("  %-42s offloadable calls %ld, submitted %llu, completed %llu, by the kernel %llu\n",
@@ -1114,16 +1204,6 @@ static void check_offloads(const struct run *r, int mode, const char *file, long
           (unsigned long long)d->completed, (unsigned long long)d->submitted);
     CHECK(d->kernel_ops == (uint64_t)r->kernel_expected, "%s: %llu kernel operations, expected %ld",
           file, (unsigned long long)d->kernel_ops, r->kernel_expected);
-}
-
-/* The default provider in a context of its own, for reference outputs. */
-static bool reference_libctx(struct run *r)
-{
-    r->ref = OSSL_LIB_CTX_new();
-    r->ref_provider = r->ref != NULL ? OSSL_PROVIDER_load(r->ref, "default") : NULL;
-    if (r->ref_provider == NULL)
-        t_print_errors("default provider");
-    return r->ref_provider != NULL;
 }
 
 static void run_suite(struct run *r, const struct suite *s, int mode)
@@ -1170,7 +1250,8 @@ static int vectors(int mode)
     long offloadable = 0;
 
     r.libctx = t_provider_libctx();
-    if (!reference_libctx(&r) || r.dir == NULL || r.libctx == NULL) {
+    r.ref = t_reference_libctx();
+    if (r.ref == NULL || r.dir == NULL || r.libctx == NULL) {
         t_failures++;
         goto out;
     }
@@ -1187,12 +1268,8 @@ static int vectors(int mode)
     CHECK(!drain_errors(true), "the runtime raised an error outside any vector");
     CHECK(offloadable > 0, "no offloadable call was made");
 out:
-    /* The context would not drop the reference the load took. */
-    if (r.ref_provider != NULL)
-        OSSL_PROVIDER_unload(r.ref_provider);
-    OSSL_LIB_CTX_free(r.ref);
-    if (r.libctx != NULL)
-        t_provider_free(r.libctx);
+    t_provider_free(r.ref);
+    t_provider_free(r.libctx);
     return t_failures ? T_FAIL : T_PASS;
 }
 
