@@ -9,7 +9,6 @@
  * without SSL_MODE_ASYNC: the baseline.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <liburing.h>
 #include <netinet/in.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "cli.h"
 #include "ringcrypt.h"
 #include "tls_conn.h"
 
@@ -34,10 +34,9 @@
 #define MAX_UNSENT (64 * 1024)
 
 struct options {
-    unsigned int threads, max_conns;
-    int port;
+    unsigned int threads, max_conns, port;
     bool async;
-    const char *cert, *key, *key_type, *backend, *workers;
+    const char *cert, *key, *key_type;
 };
 
 struct counters {
@@ -289,18 +288,13 @@ static bool port_free(int port)
     return ok;
 }
 
-/* The provider from beside this program (build/ringcrypt.so), configured by the options. */
-static OSSL_LIB_CTX *load_provider(const struct options *opt, OSSL_PROVIDER **prov)
+/* The provider from beside this program (build/ringcrypt.so). */
+static OSSL_LIB_CTX *load_provider(OSSL_PROVIDER **prov)
 {
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-    if ((opt->backend != NULL && rc_config_set("backend", opt->backend) != 0)
-        || (opt->workers != NULL && rc_config_set("workers", opt->workers) != 0)) {
-        fprintf(stderr, "ringcrypt-echo: %s\n", rc_last_error());
-        goto fail;
-    }
     if (libctx == NULL || n <= 0)
         goto fail;
     exe[n] = '\0';
@@ -371,14 +365,19 @@ static void print_totals(void)
     fflush(stdout);
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: ringcrypt-echo [--threads N] [--port P] [--offload async|sync]\n"
             "                      [--cert FILE --key FILE | --key-type rsa|ec]\n"
-            "                      [--backend auto|worker|inline|afalg] [--workers N] [--max-conns N]\n");
+            "                      [--backend auto|worker|inline|afalg] [--workers N] [--max-conns N]\n"
+            "       ringcrypt-echo --help | --version\n");
 }
 
+static const char *const offloads[] = { "async", "sync" };
+static const char *const key_types[] = { "rsa", "ec" };
+
+/* CLI_RUN, or the status to exit with. */
 static int parse(int argc, char **argv, struct options *opt)
 {
     static const struct option longs[] = {
@@ -386,36 +385,45 @@ static int parse(int argc, char **argv, struct options *opt)
         { "offload", required_argument, NULL, 'o' }, { "cert", required_argument, NULL, 'c' },
         { "key", required_argument, NULL, 'k' },     { "key-type", required_argument, NULL, 'K' },
         { "backend", required_argument, NULL, 'b' }, { "workers", required_argument, NULL, 'w' },
-        { "max-conns", required_argument, NULL, 'm' }, { "help", no_argument, NULL, 'h' },
+        { "max-conns", required_argument, NULL, 'm' }, CLI_STANDARD_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
+    struct cli cli = { .name = "ringcrypt-echo", .usage = usage, .longs = longs, .argc = argc,
+                       .argv = argv };
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned int which = 0;
+    bool ok;
     int ch;
 
     *opt = (struct options){ .threads = cpus > 0 ? (unsigned int)cpus : 1, .max_conns = 10000,
                              .async = true, .key_type = "rsa" };
-    while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+    while ((ch = cli_next(&cli)) != -1) {
+        ok = true;
         switch (ch) {
-        case 't': opt->threads = (unsigned int)atoi(optarg); break;
-        case 'p': opt->port = atoi(optarg); break;
-        case 'o': opt->async = strcmp(optarg, "async") == 0;
-                  if (!opt->async && strcmp(optarg, "sync") != 0)
-                      return -1;
-                  break;
+        case 't': ok = cli_count(&cli, 1, 256, &opt->threads); break;
+        case 'p': ok = cli_count(&cli, 0, 65535, &opt->port); break;
+        case 'o': ok = cli_choice(&cli, offloads, 2, &which); opt->async = which == 0; break;
         case 'c': opt->cert = optarg; break;
         case 'k': opt->key = optarg; break;
-        case 'K': opt->key_type = optarg; break;
-        case 'b': opt->backend = optarg; break;
-        case 'w': opt->workers = optarg; break;
-        case 'm': opt->max_conns = (unsigned int)atoi(optarg); break;
-        default: return -1;
+        case 'K': ok = cli_choice(&cli, key_types, 2, &which); opt->key_type = key_types[which]; break;
+        /* The runtime checks its keys as they are set, before anything starts. */
+        case 'b':
+        case 'w':
+            if (rc_config_set(ch == 'b' ? "backend" : "workers", optarg) != 0)
+                return cli_bad(&cli, NULL, "%s", rc_last_error());
+            break;
+        case 'm': ok = cli_count(&cli, 1, 1000000, &opt->max_conns); break;
         }
+        if (!ok)
+            return CLI_EXIT_USAGE;
     }
-    if (optind != argc || opt->threads < 1 || opt->threads > 256 || opt->port < 0
-        || opt->port > 65535 || opt->max_conns < 1 || (opt->cert == NULL) != (opt->key == NULL)
-        || (strcmp(opt->key_type, "rsa") != 0 && strcmp(opt->key_type, "ec") != 0))
-        return -1;
-    return 0;
+    if (cli.status != CLI_RUN)
+        return cli.status;
+    if (opt->cert != NULL && opt->key == NULL)
+        return cli_bad(&cli, "--cert", "needs --key (the certificate's private key)");
+    if (opt->key != NULL && opt->cert == NULL)
+        return cli_bad(&cli, "--key", "needs --cert (the certificate chain)");
+    return CLI_RUN;
 }
 
 int main(int argc, char **argv)
@@ -427,24 +435,23 @@ int main(int argc, char **argv)
     SSL_CTX *ctx = NULL;
     sigset_t sigs;
     unsigned int started = 0;
-    int port, sig, rc = 1;
+    int port, sig, rc;
 
-    if (parse(argc, argv, &opt) != 0) {
-        usage();
-        return 2;
-    }
+    if ((rc = parse(argc, argv, &opt)) != CLI_RUN)
+        return rc;
+    rc = 1;
     /* Every thread inherits the mask: only sigtimedwait below sees SIGINT and SIGTERM. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    libctx = load_provider(&opt, &prov);
+    libctx = load_provider(&prov);
     ctx = libctx != NULL ? make_ctx(libctx, &opt) : NULL;
     threads = calloc(opt.threads, sizeof(*threads));
     if (ctx == NULL || threads == NULL)
         goto out;
-    port = opt.port;
+    port = (int)opt.port;
     for (unsigned int i = 0; i < opt.threads; i++)
         threads[i].lfd = -1;
     if (port != 0 && !port_free(port)) {

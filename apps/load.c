@@ -9,8 +9,8 @@
  * line says 200, close. Latencies go into per-thread log-linear histograms,
  * merged at the end (and every second for --progress).
  */
+#include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <liburing.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ringcrypt.h"
 #include "tls_conn.h"
 
@@ -51,6 +52,12 @@
  */
 #define HTTP_REQUEST "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 #define HTTP_STATUS_LEN 13
+/*
+ * Errors are counted by cause: the errno a connection failed with (Linux's
+ * are below 134), or CLOSED_BY_PEER for a connection the server ended early.
+ */
+#define CAUSES 134
+#define CLOSED_BY_PEER 0
 
 /* ---- latency histograms ------------------------------------------------ */
 
@@ -160,6 +167,8 @@ struct config {
 
 struct counters {
     _Atomic uint64_t handshakes, round_trips, responses, cut, errors;
+    _Atomic uint64_t connects;          /* connects that succeeded */
+    _Atomic uint64_t causes[CAUSES];    /* the errors by cause */
     struct hist hs, echo;       /* latencies, µs */
 };
 
@@ -259,11 +268,12 @@ static void on_reconnect(struct rc_task *t)
 }
 
 /*
- * A connection (or an attempt at one) is over: count a failure, then replace
- * it — after a pause if it failed, on the next loop turn otherwise (not from
- * inside tls_conn's call chain) — or retire the slot once the run is over.
+ * A connection (or an attempt at one) is over: count a failure and its cause
+ * (an errno or CLOSED_BY_PEER), then replace it — after a pause if it failed,
+ * on the next loop turn otherwise (not from inside tls_conn's call chain) —
+ * or retire the slot once the run is over.
  */
-static void slot_ended(struct slot *s, bool failed)
+static void slot_ended(struct slot *s, bool failed, int cause)
 {
     struct worker *w = s->w;
     struct io_uring_sqe *sqe;
@@ -279,6 +289,7 @@ static void slot_ended(struct slot *s, bool failed)
         return;
     }
     bump(&w->st.errors);
+    bump(&w->st.causes[cause > 0 && cause < CAUSES ? cause : CLOSED_BY_PEER]);
     s->retry_ts = (struct __kernel_timespec){ .tv_nsec = RETRY_MS * 1000000LL };
     sqe = rc_core_sqe(w->core);
     io_uring_prep_timeout(sqe, &s->retry_ts, 0, 0);
@@ -292,12 +303,12 @@ static void slot_connect(struct slot *s)
     int one = 1;
 
     if (s->w->stopping) {
-        slot_ended(s, false);
+        slot_ended(s, false, 0);
         return;
     }
     s->fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s->fd < 0) {
-        slot_ended(s, true);
+        slot_ended(s, true, errno);
         return;
     }
     /* Handshake flights and echo messages are small: none may wait for Nagle. */
@@ -499,7 +510,7 @@ static void conn_closed(struct tls_conn *tc)
 {
     struct slot *s = slot_of(tc, tc);
 
-    slot_ended(s, !s->quiet);
+    slot_ended(s, !s->quiet, s->tc.error);
 }
 
 static const struct tls_conn_ops load_ops = { conn_drive, conn_closed };
@@ -512,12 +523,13 @@ static void on_connect(struct rc_event *ev, int res, unsigned int flags)
     (void)flags;
     if (res < 0 || w->stopping) {
         close(s->fd);
-        slot_ended(s, res < 0);
+        slot_ended(s, res < 0, -res);
         return;
     }
+    bump(&w->st.connects);
     /* tls_conn_start closes the fd when it fails. */
     if (tls_conn_start(&s->tc, w->core, s->fd, w->cfg->ctx, false, &load_ops) != 0) {
-        slot_ended(s, true);
+        slot_ended(s, true, ENOMEM);
         return;
     }
     s->state = SLOT_HANDSHAKE;
@@ -665,7 +677,8 @@ static int workers_make(struct worker *ws, const struct config *cfg)
 /* ---- results ----------------------------------------------------------- */
 
 struct totals {
-    uint64_t handshakes, round_trips, responses, cut, errors;
+    uint64_t handshakes, round_trips, responses, cut, errors, connects;
+    uint64_t causes[CAUSES];
     uint64_t cpu_us;    /* the threads' CPU time over the run: is the client the bottleneck? */
     struct hist hs, echo;
 };
@@ -681,6 +694,9 @@ static void gather(struct worker *ws, unsigned int n, struct totals *t)
         t->responses += atomic_load_explicit(&c->responses, memory_order_relaxed);
         t->cut += atomic_load_explicit(&c->cut, memory_order_relaxed);
         t->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
+        t->connects += atomic_load_explicit(&c->connects, memory_order_relaxed);
+        for (unsigned int k = 0; k < CAUSES; k++)
+            t->causes[k] += atomic_load_explicit(&c->causes[k], memory_order_relaxed);
         hist_merge(&t->hs, &c->hs);
         hist_merge(&t->echo, &c->echo);
     }
@@ -693,6 +709,22 @@ static void print_progress(struct worker *ws, unsigned int n, struct totals *t, 
             (double)t->handshakes / elapsed,
             (unsigned long long)hist_percentile(&t->echo, 990),
             (unsigned long long)t->errors);
+}
+
+/* The most common cause of the errors (0 of them: "", CLOSED_BY_PEER): its name in buf, lower-case. */
+static const char *top_cause(const struct totals *t, uint64_t *count, char *buf, size_t len)
+{
+    unsigned int top = CLOSED_BY_PEER;
+
+    for (unsigned int k = 0; k < CAUSES; k++)
+        if (t->causes[k] > t->causes[top])
+            top = k;
+    *count = t->causes[top];
+    if (*count == 0)
+        return "";
+    snprintf(buf, len, "%s", top == CLOSED_BY_PEER ? "closed by the server" : strerror((int)top));
+    buf[0] = (char)tolower((unsigned char)buf[0]);
+    return buf;
 }
 
 struct field {
@@ -722,8 +754,12 @@ static void print_report(const struct options *o, struct totals *t, double secs)
         { "handshake_p999_us", "handshake p99.9 (us)", (double)hist_percentile(&t->hs, 999), 0 },
         { "handshake_max_us", "handshake max (us)", (double)hist_percentile(&t->hs, 1000), 0 },
         { "errors", "errors", (double)t->errors, 0 },
+        { "connects", "connects", (double)t->connects, 0 },
         { "cpu_s", "client CPU (s)", (double)t->cpu_us / 1e6, 3 },
     };
+    char buf[128];
+    uint64_t top_count;
+    const char *top = top_cause(t, &top_count, buf, sizeof(buf));
 
     if (o->json)
         printf("{\"mode\":\"%s\",\"tls\":\"%s\",\"connections\":%u,\"echo_conns\":%u,"
@@ -741,7 +777,10 @@ static void print_report(const struct options *o, struct totals *t, double secs)
             printf("%-24s %.*f\n", fields[i].label, fields[i].decimals, fields[i].value);
     }
     if (o->json)
-        printf("}\n");
+        printf(",\"top_error\":\"%s\",\"top_error_count\":%llu}\n", top,
+               (unsigned long long)top_count);
+    else if (top_count > 0)
+        printf("%-24s %s (%llu)\n", "most common error", top, (unsigned long long)top_count);
     fflush(stdout);
 }
 
@@ -800,80 +839,64 @@ static void raise_fd_limit(void)
     }
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: ringcrypt-load --port P [--host 127.0.0.1] [--connections N (8)]\n"
             "                      [--duration S (10)] [--mode handshake|echo|mixed|http] [--size B (64)]\n"
             "                      [--threads T (1)] [--tls 1.2|1.3] [--ciphers LIST]\n"
             "                      [--echo-conns E (8)]\n"
             "                      [--cut PCT (0)] [--echo-interval US (mixed: 5000, echo: 0)]\n"
             "                      [--progress] [--json]\n"
+            "       ringcrypt-load --help | --version\n"
             "  --ciphers is OpenSSL's cipher list (TLS 1.2) or ciphersuites (TLS 1.3).\n"
             "  http: after each handshake one GET /, whose status line must say 200 (else an error).\n"
             "  bytes/s counts the payload echoed back (B per round trip); a handshake's latency\n"
-            "  runs from the connect to the end of the handshake.\n");
+            "  runs from the connect to the end of the handshake.\n"
+            "  When no connection has succeeded and every attempt has failed for a second\n"
+            "  (the server is not there), the run stops early; errors are reported by cause.\n");
 }
 
-/* A number in [lo, hi], the whole argument. */
-static bool number(const char *s, double lo, double hi, double *out)
+static const char *const tls_versions[] = { "1.2", "1.3" };
+
+/* Takes the value of option ch; false once the error is reported. */
+static bool option(struct cli *c, int ch, struct options *o)
 {
-    char *end;
+    unsigned int which = 0;
+    double us;
 
-    errno = 0;
-    *out = strtod(s, &end);
-    return errno == 0 && end != s && *end == '\0' && *out >= lo && *out <= hi;
-}
-
-static bool count_arg(const char *s, double lo, double hi, unsigned int *out)
-{
-    double v;
-
-    if (!number(s, lo, hi, &v) || v != (double)(unsigned int)v)
-        return false;
-    *out = (unsigned int)v;
-    return true;
-}
-
-static bool mode_arg(const char *s, enum mode *out)
-{
-    for (size_t i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
-        if (strcmp(s, mode_names[i]) == 0) {
-            *out = (enum mode)i;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool option(int ch, const char *arg, struct options *o)
-{
     switch (ch) {
-    case 'p': return count_arg(arg, 1, 65535, &o->port);
-    case 'H': o->host = arg; return true;
-    case 'c': return count_arg(arg, 0, 1000000, &o->connections);
-    case 'd': return number(arg, 0.001, 1e7, &o->duration);
-    case 'm': return mode_arg(arg, &o->mode);
-    case 's': return count_arg(arg, 1, MAX_SIZE, &o->size);
-    case 't': return count_arg(arg, 1, MAX_THREADS, &o->threads);
-    case 'T': o->tls = arg; return strcmp(arg, "1.2") == 0 || strcmp(arg, "1.3") == 0;
-    case 'C': o->ciphers = arg; return true;
-    case 'e': return count_arg(arg, 0, 1000000, &o->echo_conns);
-    case 'x': return number(arg, 0, 100, &o->cut);
-    case 'i': {
-        double us;
-
-        if (!number(arg, 0, 1e7, &us))
+    case 'p': return cli_count(c, 1, 65535, &o->port);
+    case 'H': o->host = optarg; return true;
+    case 'c': return cli_count(c, 0, 1000000, &o->connections);
+    case 'd': return cli_number(c, 0.001, 1e7, &o->duration);
+    case 'm':
+        if (!cli_choice(c, mode_names, sizeof(mode_names) / sizeof(mode_names[0]), &which))
+            return false;
+        o->mode = (enum mode)which;
+        return true;
+    case 's': return cli_count(c, 1, MAX_SIZE, &o->size);
+    case 't': return cli_count(c, 1, MAX_THREADS, &o->threads);
+    case 'T':
+        if (!cli_choice(c, tls_versions, 2, &which))
+            return false;
+        o->tls = tls_versions[which];
+        return true;
+    case 'C': o->ciphers = optarg; return true;
+    case 'e': return cli_count(c, 0, 1000000, &o->echo_conns);
+    case 'x': return cli_number(c, 0, 100, &o->cut);
+    case 'i':
+        if (!cli_number(c, 0, 1e7, &us))
             return false;
         o->echo_interval_us = (long)us;
         return true;
-    }
     case 'P': o->progress = true; return true;
     case 'j': o->json = true; return true;
     default: return false;
     }
 }
 
+/* CLI_RUN, or the status to exit with. */
 static int parse(int argc, char **argv, struct options *o)
 {
     static const struct option longs[] = {
@@ -884,19 +907,23 @@ static int parse(int argc, char **argv, struct options *o)
         { "echo-conns", required_argument, NULL, 'e' }, { "cut", required_argument, NULL, 'x' },
         { "progress", no_argument, NULL, 'P' },       { "json", no_argument, NULL, 'j' },
         { "echo-interval", required_argument, NULL, 'i' },
-        { "ciphers", required_argument, NULL, 'C' },
+        { "ciphers", required_argument, NULL, 'C' },  CLI_STANDARD_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
+    struct cli cli = { .name = "ringcrypt-load", .usage = usage, .longs = longs, .argc = argc,
+                       .argv = argv };
     int ch;
 
     *o = (struct options){ .host = "127.0.0.1", .tls = "1.3", .connections = 8, .echo_conns = 8,
                            .threads = 1, .duration = 10, .size = 64, .mode = MODE_HANDSHAKE,
                            .echo_interval_us = -1 };
-    while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1)
-        if (!option(ch, optarg, o))
-            return -1;
-    if (optind != argc || o->port == 0)
-        return -1;
+    while ((ch = cli_next(&cli)) != -1)
+        if (!option(&cli, ch, o))
+            return CLI_EXIT_USAGE;
+    if (cli.status != CLI_RUN)
+        return cli.status;
+    if (o->port == 0)
+        return cli_bad(&cli, "--port", "is required: the server's port");
     /*
      * Mixed mode's echoes are latency probes: paced, they measure the server
      * without adding load of their own. Echo mode measures throughput.
@@ -904,13 +931,39 @@ static int parse(int argc, char **argv, struct options *o)
     if (o->echo_interval_us < 0)
         o->echo_interval_us = o->mode == MODE_MIXED ? DEFAULT_PROBE_US : 0;
     /* Mixed may drop either kind, not both; the other modes need a connection. */
-    if (o->mode == MODE_MIXED ? o->connections + o->echo_conns == 0 : o->connections == 0)
-        return -1;
-    return 0;
+    if (o->mode == MODE_MIXED && o->connections + o->echo_conns == 0)
+        return cli_bad(&cli, "--connections", "mixed mode needs --connections or --echo-conns above 0");
+    if (o->mode != MODE_MIXED && o->connections == 0)
+        return cli_bad(&cli, "--connections 0", "%s mode needs a connection", mode_names[o->mode]);
+    return CLI_RUN;
 }
 
-/* Waits for the workers, turning SIGINT/SIGTERM into the end of the run, printing progress. */
-static void supervise(struct worker *ws, unsigned int n, const sigset_t *sigs, bool progress,
+/*
+ * Every attempt so far has failed and none has connected: no server is
+ * there, and the rest of the run would only repeat the error. Says so and
+ * ends the run.
+ */
+static void give_up_unreachable(struct worker *ws, unsigned int n, const struct options *o,
+                                struct totals *t, double elapsed)
+{
+    char buf[128];
+    uint64_t count;
+
+    gather(ws, n, t);
+    if (t->connects > 0 || t->errors == 0)
+        return;
+    /* After --progress's line, which ends in a carriage return. */
+    fprintf(stderr, "%sringcrypt-load: %s port %u: no connection in %.1f s, %llu attempts failed (%s): "
+            "stopping\n", o->progress ? "\n" : "", o->host, o->port, elapsed, (unsigned long long)t->errors,
+            top_cause(t, &count, buf, sizeof(buf)));
+    atomic_store(&halt, true);
+}
+
+/*
+ * Waits for the workers, turning SIGINT/SIGTERM into the end of the run,
+ * printing progress, ending a run that cannot connect.
+ */
+static void supervise(struct worker *ws, unsigned int n, const sigset_t *sigs, const struct options *o,
                       struct totals *t)
 {
     uint64_t start = now_us(), next = start + 1000000u;
@@ -924,13 +977,16 @@ static void supervise(struct worker *ws, unsigned int n, const sigset_t *sigs, b
         if (sig == SIGINT || sig == SIGTERM)
             atomic_store(&halt, true);
         now = now_us();
+        /* Once a second: progress, and whether anything has connected yet. */
         if (now >= next) {
-            if (progress)
+            if (o->progress)
                 print_progress(ws, n, t, (double)(now - start) / 1e6);
+            if (!atomic_load(&halt))
+                give_up_unreachable(ws, n, o, t, (double)(now - start) / 1e6);
             next += 1000000u;
         }
     }
-    if (progress)
+    if (o->progress)
         fputc('\n', stderr);
 }
 
@@ -943,12 +999,11 @@ int main(int argc, char **argv)
     sigset_t sigs;
     unsigned int started = 0;
     uint64_t longest = 0, cpu_us = 0;
-    int rc = 1;
+    int rc;
 
-    if (parse(argc, argv, &opt) != 0) {
-        usage();
-        return 1;
-    }
+    if ((rc = parse(argc, argv, &opt)) != CLI_RUN)
+        return rc;
+    rc = 1;
     /* Every thread inherits the mask: only supervise's sigtimedwait sees SIGINT and SIGTERM. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -970,7 +1025,7 @@ int main(int argc, char **argv)
             break;
         }
     }
-    supervise(ws, started, &sigs, opt.progress, t);
+    supervise(ws, started, &sigs, &opt, t);
     for (unsigned int i = 0; i < started; i++) {
         pthread_join(ws[i].thread, NULL);
         if (ws[i].stopped_us - ws[i].started_us > longest)

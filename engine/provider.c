@@ -7,16 +7,21 @@
  * context, never back through ringcrypt.
  */
 #include <errno.h>
+#include <openssl/conf.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/params.h>
 #include <openssl/provider.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "algs.h"
+#include "config_keys.h"
 #include "errors.h"
 #include "ringcrypt.h"
 
@@ -93,7 +98,7 @@ static int get_params(void *provctx, OSSL_PARAM params[])
     if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, "ringcrypt: io_uring crypto offload"))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
-    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, "0.3.0"))
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, RINGCRYPT_VERSION_STRING))
         return 0;
     p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
     if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, OpenSSL_version(OPENSSL_VERSION)))
@@ -132,47 +137,141 @@ static const OSSL_DISPATCH provider_fns[] = {
     { 0, NULL },
 };
 
-/* The runtime settings an openssl.cnf provider section may carry. */
-static const char *const config_keys[] = {
-    "backend", "workers", "timeout_ms", "max_inflight", "min_offload_bytes",
-    "spin_us", "force_eventfd", "stats",
-};
-#define NCONFIG (sizeof(config_keys) / sizeof(config_keys[0]))
+/* OpenSSL's config loader drops the error queue of a provider that fails to start. */
+static void refuse(const char *why)
+{
+    fprintf(stderr, "ringcrypt: provider configuration: %s\n", why);
+    rc_err_raise(RC_R_BAD_CONFIG, "%s", why);
+}
 
+/*
+ * Keys OpenSSL reads from a provider section itself (crypto/provider_conf.c,
+ * 3.0 to 3.5), ignoring a "prefix." as it does; the core passes them on too.
+ */
+static bool openssl_key(const char *name)
+{
+    static const char *const own[] = { "module", "activate", "identity", "soft_load" };
+    const char *dot = strchr(name, '.');
+
+    name = dot != NULL ? dot + 1 : name;
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (strcmp(own[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The section [providers] names for the provider called name, in conf. */
+static STACK_OF(CONF_VALUE) *provider_section(const CONF *conf, const char *name)
+{
+    const char *init = NCONF_get_string(conf, NULL, "openssl_conf");
+    const char *list = init != NULL ? NCONF_get_string(conf, init, "providers") : NULL;
+    STACK_OF(CONF_VALUE) *provs = list != NULL ? NCONF_get_section(conf, list) : NULL;
+
+    for (int i = 0; provs != NULL && i < sk_CONF_VALUE_num(provs); i++) {
+        CONF_VALUE *p = sk_CONF_VALUE_value(provs, i);
+        const char *id = NCONF_get_string(conf, p->value, "identity");
+        const char *dot = strchr(p->name, '.');
+
+        if (strcmp(id != NULL ? id : dot != NULL ? dot + 1 : p->name, name) == 0)
+            return NCONF_get_section(conf, p->value);
+    }
+    return NULL;
+}
+
+/*
+ * The core hands a provider the values of the keys it asks for, never the
+ * keys its section holds, so a misspelt key would pass unseen. The section is
+ * read again from the file OpenSSL loads by default (OPENSSL_CONF, else
+ * OPENSSLDIR/openssl.cnf) and judged only when it is the one the core loaded
+ * us from, every value in it the core's: a program loading another file
+ * (OSSL_LIB_CTX_load_config) or none gets its keys applied unchecked.
+ * 0, or -EINVAL with the reason in err.
+ */
+static int check_keys(const OSSL_CORE_HANDLE *handle, OSSL_FUNC_core_get_params_fn *get,
+                      const char *name, char *err, size_t errlen)
+{
+    char *file = CONF_get1_default_config_file();
+    CONF *conf = NCONF_new(NULL);
+    STACK_OF(CONF_VALUE) *sect = NULL;
+    const char *unknown = NULL;
+    int rc = 0;
+
+    /* A missing file or section is not an error of ours: keep the queue clean. */
+    ERR_set_mark();
+    if (file != NULL && conf != NULL && NCONF_load(conf, file, NULL) > 0)
+        sect = provider_section(conf, name);
+    for (int i = 0; sect != NULL && i < sk_CONF_VALUE_num(sect); i++) {
+        CONF_VALUE *v = sk_CONF_VALUE_value(sect, i);
+        const char *given = NULL;
+        OSSL_PARAM p[] = { OSSL_PARAM_construct_utf8_ptr(v->name, (char **)&given, 0),
+                           OSSL_PARAM_construct_end() };
+
+        if (!get(handle, p) || given == NULL || strcmp(given, v->value) != 0)
+            goto out;
+        if (unknown == NULL && !openssl_key(v->name) && rc_config_check_key(v->name, NULL, 0) != 0)
+            unknown = v->name;
+    }
+    if (unknown != NULL)
+        rc = rc_config_check_key(unknown, err, errlen);
+out:
+    ERR_pop_to_mark();
+    NCONF_free(conf);
+    OPENSSL_free(file);
+    return rc;
+}
+
+/* Applies the provider section's runtime settings; the runtime's table names them. */
 static int apply_config(const OSSL_CORE_HANDLE *handle, OSSL_FUNC_core_get_params_fn *get)
 {
-    const char *values[NCONFIG] = { 0 };
-    OSSL_PARAM params[NCONFIG + 1];
-    int rc;
+    const char *name = NULL, **values = NULL;
+    OSSL_PARAM *params = NULL;
+    char why[512];
+    size_t n = 0;
+    int rc, ok = 0;
 
-    for (size_t k = 0; k < NCONFIG; k++)
-        params[k] = OSSL_PARAM_construct_utf8_ptr(config_keys[k], (char **)&values[k], 0);
-    params[NCONFIG] = OSSL_PARAM_construct_end();
+    while (rc_config_key(n) != NULL)
+        n++;
+    values = calloc(n, sizeof(*values));
+    params = calloc(n + 2, sizeof(*params));
+    if (values == NULL || params == NULL) {
+        rc_err_raise(RC_R_NO_MEMORY, "provider configuration");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++)
+        params[k] = OSSL_PARAM_construct_utf8_ptr((char *)rc_config_key(k), (char **)&values[k], 0);
+    params[n] = OSSL_PARAM_construct_utf8_ptr(OSSL_PROV_PARAM_CORE_PROV_NAME, (char **)&name, 0);
+    params[n + 1] = OSSL_PARAM_construct_end();
     if (get != NULL && !get(handle, params)) {
         rc_err_raise(RC_R_BAD_CONFIG, "cannot read the provider's configuration");
-        return 0;
+        goto out;
     }
-    for (size_t k = 0; k < NCONFIG; k++) {
+    if (name != NULL && check_keys(handle, get, name, why, sizeof(why)) != 0) {
+        refuse(why);
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
         if (values[k] == NULL)
             continue;
-        rc = rc_config_set(config_keys[k], values[k]);
+        rc = rc_config_set(rc_config_key(k), values[k]);
         /*
          * -EBUSY: another library context loaded ringcrypt first and the
          * runtime runs with what it was given; one process, one runtime.
          */
         if (rc != 0 && rc != -EBUSY) {
-            /* OpenSSL's config loader drops the error queue of a provider that fails to start. */
-            fprintf(stderr, "ringcrypt: provider configuration: %s\n", rc_last_error());
-            rc_err_raise(RC_R_BAD_CONFIG, "%s", rc_last_error());
-            return 0;
+            refuse(rc_last_error());
+            goto out;
         }
     }
     /* The environment is read now too, so a bad RINGCRYPT_* stops loading here. */
     if (rc_init() != 0) {
         rc_err_raise(RC_R_BAD_CONFIG, "%s", rc_last_error());
-        return 0;
+        goto out;
     }
-    return 1;
+    ok = 1;
+out:
+    free(params);
+    free(values);
+    return ok;
 }
 
 __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,

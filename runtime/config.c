@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_keys.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -121,6 +122,44 @@ static int apply(const struct key *k, const char *label, const char *value,
     return 0;
 }
 
+const char *rc_config_key(size_t i)
+{
+    return i < NKEYS ? keys[i].name : NULL;
+}
+
+/* "what: unknown kind (known: a b c)", the names taken from the key table. */
+static void unknown(const char *what, int whatlen, const char *kind, bool env, char *err,
+                    size_t errlen)
+{
+    size_t used = (size_t)snprintf(err, errlen, "%.*s: unknown %s (known:", whatlen, what, kind);
+
+    for (size_t i = 0; i < NKEYS && used < errlen; i++)
+        used += (size_t)snprintf(err + used, errlen - used, " %s", env ? keys[i].env : keys[i].name);
+    if (used < errlen)
+        snprintf(err + used, errlen - used, ")");
+}
+
+static const struct key *find_name(const char *key, size_t *index)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(keys[i].name, key) == 0) {
+            *index = i;
+            return &keys[i];
+        }
+    }
+    return NULL;
+}
+
+int rc_config_check_key(const char *key, char *err, size_t errlen)
+{
+    size_t i;
+
+    if (find_name(key, &i) != NULL)
+        return 0;
+    unknown(key, INT_MAX, "ringcrypt setting", false, err, errlen);
+    return -EINVAL;
+}
+
 static const struct key *find_env(const char *entry, size_t namelen)
 {
     for (size_t i = 0; i < NKEYS; i++)
@@ -131,22 +170,21 @@ static const struct key *find_env(const char *entry, size_t namelen)
 
 int rc_config_store(const char *key, const char *value, char *err, size_t errlen)
 {
+    const struct key *k;
     char *copy;
+    size_t i;
 
-    for (size_t i = 0; i < NKEYS; i++) {
-        if (strcmp(keys[i].name, key) != 0)
-            continue;
-        if (apply(&keys[i], key, value, NULL, err, errlen) != 0)
-            return -EINVAL;
-        copy = strdup(value);
-        if (copy == NULL)
-            return -ENOMEM;
-        free(stored[i]);
-        stored[i] = copy;
-        return 0;
-    }
-    snprintf(err, errlen, "%s: unknown ringcrypt setting", key);
-    return -EINVAL;
+    k = find_name(key, &i);
+    if (k == NULL)
+        return rc_config_check_key(key, err, errlen);
+    if (apply(k, key, value, NULL, err, errlen) != 0)
+        return -EINVAL;
+    copy = strdup(value);
+    if (copy == NULL)
+        return -ENOMEM;
+    free(stored[i]);
+    stored[i] = copy;
+    return 0;
 }
 
 int rc_config_load(struct rc_config *cfg, char *err, size_t errlen)
@@ -174,13 +212,7 @@ int rc_config_load(struct rc_config *cfg, char *err, size_t errlen)
             continue;
         k = find_env(*e, (size_t)(eq - *e));
         if (k == NULL) {
-            size_t used = (size_t)snprintf(err, errlen, "%.*s: unknown variable (known:",
-                                           (int)(eq - *e), *e);
-
-            for (size_t i = 0; i < NKEYS && used < errlen; i++)
-                used += (size_t)snprintf(err + used, errlen - used, " %s", keys[i].env);
-            if (used < errlen)
-                snprintf(err + used, errlen - used, ")");
+            unknown(*e, (int)(eq - *e), "variable", true, err, errlen);
             return -EINVAL;
         }
         if (apply(k, k->env, eq + 1, cfg, err, errlen) != 0)

@@ -276,6 +276,10 @@ static int config_set_errors(void)
 
     CHECK_EQ(rc_config_set("wrokers", "2"), -EINVAL);
     CHECK(names(rc_last_error(), "wrokers"), "\"%s\"", rc_last_error());
+    /* The keys it could have meant, from the table that reads them, not a copy. */
+    CHECK(strstr(rc_last_error(), "(known: backend workers timeout_ms max_inflight "
+                                  "min_offload_bytes spin_us kernel_sockets force_eventfd stats)"),
+          "\"%s\"", rc_last_error());
     /* Keys are the short names; the variable's name is not a key. */
     CHECK_EQ(rc_config_set("RINGCRYPT_WORKERS", "2"), -EINVAL);
     CHECK_EQ(rc_config_set("workers", "0"), -EINVAL);
@@ -313,6 +317,7 @@ static int config_set_applies(void)
     CHECK_EQ(rc_config_set("timeout_ms", "300"), 0);
     CHECK_EQ(rc_config_set("max_inflight", "5"), 0);
     CHECK_EQ(rc_config_set("force_eventfd", "1"), 0);
+    CHECK_EQ(rc_config_set("kernel_sockets", "9"), 0);
     CHECK_EQ(rc_init(), 0);
     CHECK_EQ(rc_info(&info), 0);
     CHECK(strcmp(info.backend, "worker") == 0, "backend %s", info.backend);
@@ -320,6 +325,7 @@ static int config_set_applies(void)
     CHECK_EQ(info.workers, 2);
     CHECK_EQ(info.timeout_ms, 300);
     CHECK_EQ(info.max_inflight, 5);
+    CHECK_EQ(info.kernel_sockets, 9);
     CHECK_EQ(run_jobs(T_CORE, 6, 0, &s), 6);
     CHECK_EQ(s.eagain, 1);
     return T_PASS;

@@ -189,7 +189,11 @@ static int keys_like_default(void)
 
 /* ---- configuration ------------------------------------------------------ */
 
-/* Loads an openssl.cnf with a ringcrypt section holding settings; 1 if it loaded. */
+/*
+ * Loads an openssl.cnf with a ringcrypt section holding settings; 1 if it
+ * loaded. OPENSSL_CONF names the file meanwhile, as it does for users: the
+ * provider reads its section there to find keys it does not know.
+ */
 static int load_cnf(OSSL_LIB_CTX *libctx, const char *settings)
 {
     char path[] = "/tmp/ringcrypt-cnf-XXXXXX";
@@ -201,65 +205,115 @@ static int load_cnf(OSSL_LIB_CTX *libctx, const char *settings)
     fprintf(f, "openssl_conf = init\n[init]\nproviders = provs\n[provs]\nringcrypt = rc\n"
                "[rc]\nmodule = %s/ringcrypt.so\nactivate = 1\n%s\n", t_build_dir(), settings);
     fclose(f);
+    setenv("OPENSSL_CONF", path, 1);
     ok = OSSL_LIB_CTX_load_config(libctx, path);
+    unsetenv("OPENSSL_CONF");
     unlink(path);
     return ok && OSSL_PROVIDER_available(libctx, "ringcrypt");
 }
 
-static int config_from_cnf(void)
+/* 1 when settings load; *info is then what the runtime runs with. */
+static int loads_with(const char *settings, struct rc_info *info)
 {
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    int ok;
+
+    memset(info, 0, sizeof(*info));
+    ok = libctx != NULL && load_cnf(libctx, settings);
+    if (!ok)
+        t_print_errors("load");
+    ok = ok && rc_info(info) == 0;
+    OSSL_LIB_CTX_free(libctx);
+    return ok;
+}
+
+static int config_from_cnf(void)
+{
     struct rc_info info;
 
-    CHECK(load_cnf(libctx, "backend = worker\nworkers = 3\nmin_offload_bytes = 100\n"
-                           "timeout_ms = 1234\nspin_us = 0\n"), "config with valid settings");
-    t_print_errors("load");
-    CHECK_EQ(rc_info(&info), 0);
+    CHECK(loads_with("backend = worker\nworkers = 3\nmin_offload_bytes = 100\n"
+                     "timeout_ms = 1234\nspin_us = 0\n", &info), "config with valid settings");
     CHECK_EQ(info.workers, 3);
     CHECK_EQ(info.min_offload_bytes, 100);
     CHECK_EQ(info.timeout_ms, 1234);
     CHECK_EQ(info.spin_us, 0);
-    OSSL_LIB_CTX_free(libctx);
     return t_failures ? T_FAIL : T_PASS;
 }
 
 static int cnf_env_wins(void)
 {
-    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
     struct rc_info info;
 
-    CHECK(load_cnf(libctx, "workers = 3\n"), "config");
-    CHECK_EQ(rc_info(&info), 0);
+    CHECK(loads_with("workers = 3\n", &info), "config");
     CHECK_EQ(info.workers, 1);
-    OSSL_LIB_CTX_free(libctx);
     return t_failures ? T_FAIL : T_PASS;
 }
 static const char *const env_workers_1[] = { "RINGCRYPT_WORKERS=1", NULL };
 
 /*
- * OpenSSL's config loader drops the error queue of a provider that fails to
- * start, so the reason has to reach stderr.
+ * 1 when settings refuse to load and stderr says what: OpenSSL's config
+ * loader drops the error queue of a provider that fails to start, so the
+ * reason has to reach stderr.
  */
-static int cnf_bad_value(void)
+static int refused_saying(const char *settings, const char *what)
 {
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
-    char path[] = "/tmp/ringcrypt-stderr-XXXXXX", said[512] = "";
-    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    char path[] = "/tmp/ringcrypt-stderr-XXXXXX", said[1024] = "";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO), loaded;
     ssize_t n;
 
-    CHECK(fd >= 0 && saved >= 0, "temporary stderr");
+    if (libctx == NULL || fd < 0 || saved < 0)
+        return 0;
     fflush(stderr);
     dup2(fd, STDERR_FILENO);
-    CHECK(!load_cnf(libctx, "workers = 0\n"), "workers = 0 must not load");
+    loaded = load_cnf(libctx, settings);
     fflush(stderr);
     dup2(saved, STDERR_FILENO);
     n = pread(fd, said, sizeof(said) - 1, 0);
     said[n > 0 ? n : 0] = '\0';
-    CHECK(strstr(said, "workers=0: out of range") != NULL, "stderr said: %s", said);
     close(fd);
     close(saved);
     unlink(path);
     OSSL_LIB_CTX_free(libctx);
+    if (loaded || strstr(said, what) == NULL) {
+        fprintf(stderr, "%s: %s; stderr said: %s\n", settings, loaded ? "loaded" : "refused", said);
+        return 0;
+    }
+    return 1;
+}
+
+static int cnf_bad_value(void)
+{
+    CHECK(refused_saying("workers = 0\n", "workers=0: out of range"), "workers = 0");
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+/* A misspelt key refuses like a misspelt RINGCRYPT_* does; OpenSSL's own keys pass. */
+static int cnf_unknown_key(void)
+{
+    struct rc_info info;
+
+    CHECK(refused_saying("wokers = 2\n",
+                         "wokers: unknown ringcrypt setting (known: backend workers"),
+          "a misspelt key");
+    CHECK(refused_saying("workers = 2\nworkers.x = 2\n", "workers.x: unknown"), "a dotted key");
+    CHECK(refused_saying("kernel_sockets = 8\nwokers = 2\n", "kernel_sockets force_eventfd stats)"),
+          "the message lists every key");
+    CHECK(loads_with("soft_load = 0\nworkers = 2\n", &info), "OpenSSL's keys with ours");
+    CHECK_EQ(info.workers, 2);
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+static int cnf_kernel_sockets(void)
+{
+    struct rc_info info;
+
+    CHECK(refused_saying("kernel_sockets = 1\n", "kernel_sockets=1: out of range 2..65536"),
+          "kernel_sockets = 1");
+    CHECK(refused_saying("kernel_sockets = many\n", "kernel_sockets=many: not a number"),
+          "kernel_sockets = many");
+    CHECK(loads_with("kernel_sockets = 7\n", &info), "kernel_sockets = 7");
+    CHECK_EQ(info.kernel_sockets, 7);
     return t_failures ? T_FAIL : T_PASS;
 }
 
@@ -461,6 +515,8 @@ static const struct scenario scenarios[] = {
     { "config_from_cnf", config_from_cnf, NULL },
     { "cnf_env_wins", cnf_env_wins, env_workers_1 },
     { "cnf_bad_value", cnf_bad_value, NULL },
+    { "cnf_unknown_key", cnf_unknown_key, NULL },
+    { "cnf_kernel_sockets", cnf_kernel_sockets, NULL },
     { "bad_env_refuses_load", bad_env_refuses_load, env_bad_backend },
 #ifndef OPENSSL_NO_ENGINE
     { "engine_by_path", engine_by_path, NULL },

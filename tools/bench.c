@@ -22,7 +22,6 @@
  * and the ringcrypt provider called without a job (its synchronous path).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include <openssl/provider.h>
 
 #include "bench_alg.h"
+#include "cli.h"
 #include "harness.h"
 
 struct measurement {
@@ -345,13 +345,39 @@ static int configure(const char *backend, const char *force_eventfd, const char 
     return rc_init();
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] "
-                    "[--duration SECONDS] [--repeat N] [--workers N] [--json]\n"
-                    "       ringcrypt-bench --alg %s\n"
-                    "                       [--jobs 1,8,64] [--duration SECONDS] [--repeat N] [--json]\n",
+    fprintf(out, "usage: ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] "
+                 "[--duration SECONDS] [--repeat N] [--workers N] [--json]\n"
+                 "       ringcrypt-bench --alg %s\n"
+                 "                       [--jobs 1,8,64] [--duration SECONDS] [--repeat N] [--json]\n"
+                 "       ringcrypt-bench --help | --version\n",
             bench_alg_names());
+}
+
+static const char *const ops[] = { "null", "spin" };
+
+/* --jobs: up to 16 counts from 1 to 100000, comma-separated; false once reported. */
+static bool jobs_arg(struct cli *c, int *jobs, int *njobs)
+{
+    char list[256], *tok, *save = NULL;
+    unsigned int n;
+    char *end;
+
+    snprintf(list, sizeof(list), "%s", optarg);
+    *njobs = 0;
+    for (tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        errno = 0;
+        n = (unsigned int)strtoul(tok, &end, 10);
+        if (*njobs == 16 || errno != 0 || end == tok || *end != '\0' || n < 1 || n > 100000) {
+            cli_bad(c, NULL, "not up to 16 comma-separated counts from 1 to 100000");
+            return false;
+        }
+        jobs[(*njobs)++] = (int)n;
+    }
+    if (*njobs == 0)
+        cli_bad(c, NULL, "no count");
+    return *njobs > 0;
 }
 
 int main(int argc, char **argv)
@@ -360,10 +386,12 @@ int main(int argc, char **argv)
         { "op", required_argument, NULL, 'o' },      { "jobs", required_argument, NULL, 'j' },
         { "duration", required_argument, NULL, 'd' }, { "workers", required_argument, NULL, 'w' },
         { "json", no_argument, NULL, 'J' },          { "repeat", required_argument, NULL, 'r' },
-        { "spin-us", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-        { "alg", required_argument, NULL, 'a' },
+        { "spin-us", required_argument, NULL, 's' }, { "alg", required_argument, NULL, 'a' },
+        CLI_STANDARD_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
+    struct cli cli = { .name = "ringcrypt-bench", .usage = usage, .longs = opts, .argc = argc,
+                       .argv = argv };
     static const struct {
         const char *name, *backend, *force_eventfd;
     } transports[] = {
@@ -373,53 +401,49 @@ int main(int argc, char **argv)
     };
     enum { NT = sizeof(transports) / sizeof(transports[0]) };
     const char *op = NULL, *workers = NULL, *alg = NULL;
-    char joblist[256] = "1,8,64";
     struct measurement m[NT][16];
-    int njobs = 0, jobs[16];
+    int njobs = 3, jobs[16] = { 1, 8, 64 };
     double duration = 1.0;
-    int repeat = 3, spin_us = 50;
-    bool json = false;
+    unsigned int repeat = 3, spin_us = 50, which = 0;
+    bool json = false, ok;
     struct rc_info info;
     unsigned int nworkers = 0;
     int c;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_next(&cli)) != -1) {
+        ok = true;
         switch (c) {
-        case 'o': op = optarg; break;
-        case 'j': snprintf(joblist, sizeof(joblist), "%s", optarg); break;
-        case 'd': duration = atof(optarg); break;
-        case 'w': workers = optarg; break;
-        case 'r': repeat = atoi(optarg); break;
-        case 's': spin_us = atoi(optarg); break;
+        case 'o': ok = cli_choice(&cli, ops, 2, &which); op = ops[which]; break;
+        case 'j': ok = jobs_arg(&cli, jobs, &njobs); break;
+        case 'd': ok = cli_number(&cli, 0.001, 1e6, &duration); break;
+        /* The runtime checks the value as it is set; --op sets it again for each transport. */
+        case 'w':
+            workers = optarg;
+            if (rc_config_set("workers", workers) != 0)
+                return cli_bad(&cli, NULL, "%s", rc_last_error());
+            break;
+        case 'r': ok = cli_count(&cli, 1, 16, &repeat); break;
+        case 's': ok = cli_count(&cli, 1, 100000, &spin_us); break;
         case 'J': json = true; break;
-        case 'a': alg = optarg; break;
-        default: usage(); return 2;
+        case 'a':
+            alg = optarg;
+            if (bench_alg_find(alg) == NULL)
+                return cli_bad(&cli, NULL, "not one of %s", bench_alg_names());
+            break;
         }
+        if (!ok)
+            return CLI_EXIT_USAGE;
     }
-    if ((op == NULL) == (alg == NULL) || (op != NULL && strcmp(op, "null") != 0 && strcmp(op, "spin") != 0) || duration <= 0 ||
-        repeat < 1 || repeat > 16 || spin_us < 1 || spin_us > 100000) {
-        usage();
-        return 2;
-    }
+    if (cli.status != CLI_RUN)
+        return cli.status;
+    if ((op == NULL) == (alg == NULL))
+        return cli_bad(&cli, op == NULL ? "--op" : "--alg", "give either --op or --alg");
     if (op != NULL && strcmp(op, "spin") == 0) {
-        calibrate_spin((unsigned int)spin_us);
+        calibrate_spin(spin_us);
         work = spin_work;
     }
-    for (char *tok = strtok(joblist, ","); tok != NULL && njobs < 16; tok = strtok(NULL, ",")) {
-        jobs[njobs] = atoi(tok);
-        if (jobs[njobs] < 1 || jobs[njobs] > 100000) {
-            usage();
-            return 2;
-        }
-        njobs++;
-    }
-    if (alg != NULL) {
-        if (workers != NULL && rc_config_set("workers", workers) != 0) {
-            fprintf(stderr, "ringcrypt-bench: %s\n", rc_last_error());
-            return 2;
-        }
+    if (alg != NULL)
         return run_alg(alg, jobs, njobs, duration, repeat, json);
-    }
 
     for (int t = 0; t < NT; t++) {
         if (configure(transports[t].backend, transports[t].force_eventfd, workers) != 0)

@@ -21,6 +21,12 @@
 extern "C" {
 #endif
 
+/* The version of this header (and of the library built with it). */
+#define RINGCRYPT_VERSION_MAJOR 0
+#define RINGCRYPT_VERSION_MINOR 3
+#define RINGCRYPT_VERSION_PATCH 0
+#define RINGCRYPT_VERSION_STRING "0.3.0"
+
 #if defined(__GNUC__)
 #define RC_API __attribute__((visibility("default")))
 #else
@@ -41,7 +47,11 @@ struct rc_event {
     void (*fn)(struct rc_event *ev, int res, unsigned int flags);
 };
 
-/* Deferred work for the core's run queue; runs on the core's thread. */
+/*
+ * Deferred work for the core's run queue; runs on the core's thread. The
+ * memory is the caller's throughout: see rc_core_defer for how long it must
+ * stay valid.
+ */
 struct rc_task {
     struct rc_task *next;
     void (*fn)(struct rc_task *task);
@@ -59,16 +69,24 @@ RC_API int rc_init(void);
 
 /*
  * Sets a configuration key before rc_init (or after rc_shutdown): "backend",
- * "workers", "timeout_ms", "max_inflight", "min_offload_bytes", "spin_us", "force_eventfd", "stats".
- * The matching RINGCRYPT_* environment variable, when set, wins.
- * -EINVAL for an unknown key or a bad value, -EBUSY while running.
+ * "workers", "timeout_ms", "max_inflight", "min_offload_bytes", "spin_us",
+ * "kernel_sockets", "force_eventfd", "stats" (the same keys an openssl.cnf
+ * provider section takes). The matching RINGCRYPT_* environment variable,
+ * when set, wins. -EINVAL for a NULL key or value, an unknown key (the
+ * reason lists the known ones) or a bad value; -EBUSY while running (the
+ * key is then not checked); -ENOMEM.
  */
 RC_API int rc_config_set(const char *key, const char *value);
 
 /* The reason for the last -EINVAL from rc_init or rc_config_set. */
 RC_API const char *rc_last_error(void);
 
-/* What the runtime runs with (it starts it if needed). */
+/*
+ * What the runtime runs with (it starts it if needed): 0, or rc_init's
+ * -errno. The strings are the runtime's and never freed: backend, transport
+ * and ring_flags are constants; kernel_algs is rewritten when the runtime
+ * starts again after rc_shutdown, so copy it to keep it across a restart.
+ */
 struct rc_info {
     const char *backend;    /* "worker", "inline", or "afalg" (the kernel's algorithms, workers for the rest) */
     const char *transport;  /* "msg_ring", "eventfd" or "none" (inline) */
@@ -98,9 +116,20 @@ struct rc_core_opts {
 };
 
 /*
- * Creates the calling thread's core (opts may be NULL). -EBUSY if this thread
- * already has one. The core belongs to this thread: every rc_core_* call but
- * rc_core_stats must come from it.
+ * Creates the calling thread's core (opts may be NULL). The core belongs to
+ * this thread: every rc_core_* call but rc_core_stats must come from it.
+ * 0 and *out set; else *out is NULL and the result is:
+ *   -EBUSY   this thread already has a core;
+ *   -EINVAL  the configuration is invalid or asks for what the kernel
+ *            lacks, backend "afalg" without AF_ALG (reason in
+ *            rc_last_error()), or the kernel takes none of the io_uring
+ *            set-ups tried;
+ *   -ENOMEM  out of memory, or the runtime's exit and fork handlers could
+ *            not be installed;
+ *   -EAGAIN  the runtime's worker threads could not be created;
+ *   another -errno from io_uring_setup(2) for this core's ring or a
+ *            worker's (-ENOSYS, -EPERM where io_uring is disabled, -EMFILE,
+ *            -ENFILE) or from eventfd(2).
  */
 RC_API int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out);
 
@@ -121,7 +150,15 @@ RC_API struct rc_core *rc_core_current(void);
  * one io_uring_enter, waits up to timeout_ms (-1: no limit) for at least one
  * completion unless work is already pending, dispatches every CQE and expires
  * requests past their deadline. Returns the number of events and tasks
- * handled, or a negative errno.
+ * handled (0 when the wait timed out or a signal cut it short with nothing
+ * handled), or:
+ *   -EBADFD  the core was inherited across fork(); only rc_core_destroy
+ *            may be called on it;
+ *   -EBUSY   called from inside a turn of the same core (a handler or task);
+ *   another -errno from io_uring_enter(2) (-EBADR: completions were lost to
+ *            an overflow, say); the tasks of this turn have run, no CQE was
+ *            dispatched and no deadline expired.
+ * rc_core_poll returns the same.
  */
 RC_API int rc_core_run(struct rc_core *core, int timeout_ms);
 
@@ -137,11 +174,21 @@ RC_API int rc_core_fd(struct rc_core *core);
 
 /*
  * An SQE on the core's ring for the application's own operation; set its
- * user_data to an rc_event. Never NULL: a full submission queue is flushed.
+ * user_data to an rc_event. A full submission queue is submitted first to
+ * make room; NULL only when that submission fails (io_uring_enter(2) with an
+ * error other than -EINTR or -EAGAIN, such as -EBUSY or -EBADR with the
+ * completion queue overflowing): run the loop to reap completions, then ask
+ * again.
  */
 RC_API struct io_uring_sqe *rc_core_sqe(struct rc_core *core);
 
-/* Queues a task to run on the core's next loop turn. */
+/*
+ * Queues a task to run on the core's next loop turn; a task queued from a
+ * task runs on the turn after. The core links task through task->next: it
+ * must stay valid and untouched until task->fn is called, once, on the
+ * core's thread; from then on it is the caller's again (fn may free it or
+ * queue it anew). Tasks still queued when the core is destroyed never run.
+ */
 RC_API void rc_core_defer(struct rc_core *core, struct rc_task *task);
 
 /* ---- requests ---------------------------------------------------------- */
@@ -210,7 +257,12 @@ RC_API void rc_req_free(struct rc_req *req);
  * backend "afalg" requires AF_ALG, "auto" uses it where it is offered.
  */
 
-/* 1 when the runtime runs alg in the kernel, 0 when not, -errno if it cannot start. */
+/*
+ * Whether the runtime runs alg (a name from the list above) in the kernel:
+ * not 0-or-errno like the other calls but three answers, 1 yes, 0 no (also
+ * for a name not in the list, or a backend other than "auto" or "afalg"),
+ * or rc_init's negative errno when the runtime cannot start.
+ */
 RC_API int rc_kernel_uses(const char *alg);
 
 /*
