@@ -702,13 +702,25 @@ static void gather(struct worker *ws, unsigned int n, struct totals *t)
     }
 }
 
-static void print_progress(struct worker *ws, unsigned int n, struct totals *t, double elapsed)
+/* The previous progress line's handshake count and time, for the rate over the last second. */
+struct tick {
+    uint64_t handshakes;
+    double at;
+};
+
+/*
+ * The rate is the last second's, where a slowdown shows at once; the p99 and
+ * errors cover the run so far. tests/echo_churn.sh reads fields 6 and 7 ("p99" N).
+ */
+static void print_progress(struct worker *ws, unsigned int n, struct totals *t, double elapsed,
+                           struct tick *prev)
 {
     gather(ws, n, t);
-    fprintf(stderr, "\r%5.0f s  %10.1f handshakes/s  echo p99 %8llu us  errors %llu   ", elapsed,
-            (double)t->handshakes / elapsed,
-            (unsigned long long)hist_percentile(&t->echo, 990),
-            (unsigned long long)t->errors);
+    fprintf(stderr, "\r%3.0f s  %7.1f handshakes/s  echo p99 %6llu us  errors %llu  "
+            "(rate: last 1 s; rest: so far)  ",
+            elapsed, (double)(t->handshakes - prev->handshakes) / (elapsed - prev->at),
+            (unsigned long long)hist_percentile(&t->echo, 990), (unsigned long long)t->errors);
+    *prev = (struct tick){ t->handshakes, elapsed };
 }
 
 /* The most common cause of the errors (0 of them: "", CLOSED_BY_PEER): its name in buf, lower-case. */
@@ -967,6 +979,7 @@ static void supervise(struct worker *ws, unsigned int n, const sigset_t *sigs, c
                       struct totals *t)
 {
     uint64_t start = now_us(), next = start + 1000000u;
+    struct tick prev = { 0, 0.0 };
 
     while (atomic_load(&finished_threads) < n) {
         uint64_t now = now_us();
@@ -980,7 +993,7 @@ static void supervise(struct worker *ws, unsigned int n, const sigset_t *sigs, c
         /* Once a second: progress, and whether anything has connected yet. */
         if (now >= next) {
             if (o->progress)
-                print_progress(ws, n, t, (double)(now - start) / 1e6);
+                print_progress(ws, n, t, (double)(now - start) / 1e6, &prev);
             if (!atomic_load(&halt))
                 give_up_unreachable(ws, n, o, t, (double)(now - start) / 1e6);
             next += 1000000u;

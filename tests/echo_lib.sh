@@ -1,10 +1,15 @@
 # Sourced by the end-to-end tests (echo_e2e, echo_churn, haproxy, stock_tools,
-# sserver_storm, sserver_www): a failure counter; starting, stopping and
+# sserver_storm, sserver_www) and by tools/demo and tools/bench-haproxy: a
+# failure counter; starting, stopping and
 # reading ringcrypt-echo; stock servers with the module (where they link its
 # libcrypto); file descriptors, exits and the runtime's counters. Needs $b
 # (the build directory) and $root set. A test that has not set $work (and
 # $server) itself gets them here, with a cleanup at exit that kills $server
 # and every pid in $pids.
+
+# Clock ticks (utime + stime) in a stat file of /proc (a process's: all its
+# threads; a task's: that thread): fields 14 and 15, counted after the name.
+ticks() { sed 's/^.*) //' "$1" 2>/dev/null | awk '{ print $12 + $13 }'; }
 
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
