@@ -473,6 +473,12 @@ int rc_core_create(const struct rc_core_opts *opts, struct rc_core **out)
         rc = -EBUSY;
         goto fail;
     }
+    for (size_t i = 0; opts != NULL && i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++) {
+        if (opts->reserved[i] != 0) {
+            rc = -EINVAL;
+            goto fail;
+        }
+    }
     core = calloc(1, sizeof(*core));
     if (core == NULL) {
         rc = -ENOMEM;

@@ -158,6 +158,11 @@ int rc_runtime_ready(void)
     return rc;
 }
 
+const char *rc_version(void)
+{
+    return RINGCRYPT_VERSION_STRING;
+}
+
 int rc_init(void)
 {
     return rc_runtime_ready();
@@ -187,6 +192,7 @@ int rc_info(struct rc_info *out)
 
     if (rc != 0)
         return rc;
+    memset(out, 0, sizeof(*out));
     out->backend = rt.cfg.backend == RC_BACKEND_INLINE  ? "inline"
                    : rc_kernel_algs_in_use()[0] != '\0' ? "afalg"
                                                          : "worker";

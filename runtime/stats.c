@@ -58,6 +58,7 @@ void rc_stats_retire(struct rc_counters *c)
 
 static void to_stats(const uint64_t *acc, struct rc_stats *out)
 {
+    memset(out, 0, sizeof(*out));
     for (int i = 0; i < RC_ST_COUNT; i++)
         memcpy((char *)out + fields[i].offset, &acc[i], sizeof(uint64_t));
 }

@@ -242,6 +242,24 @@ static int sqe_never_null(void)
     return T_PASS;
 }
 
+/*
+ * rc_core_opts.reserved is where later options go: a value there is an option
+ * this library does not know, refused rather than ignored; zeros are fine.
+ */
+static int opts_reserved_nonzero(void)
+{
+    struct rc_core_opts opts = { .sq_entries = 4 };
+    struct rc_core *core = NULL;
+
+    opts.reserved[5] = 1;
+    CHECK_EQ(rc_core_create(&opts, &core), -EINVAL);
+    CHECK(core == NULL && rc_core_current() == NULL, "a refused core was made");
+    opts.reserved[5] = 0;
+    CHECK_EQ(rc_core_create(&opts, &core), 0);
+    rc_core_destroy(core);
+    return T_PASS;
+}
+
 /* ---- tasks -------------------------------------------------------------- */
 
 struct step {
@@ -651,6 +669,7 @@ static const struct scenario scenarios[] = {
     { "handler_queues_more", handler_queues_more, NULL },
     { "user_data_zero", user_data_zero, NULL },
     { "sqe_never_null", sqe_never_null, NULL },
+    { "opts_reserved_nonzero", opts_reserved_nonzero, NULL },
     { "defer_fifo", defer_fifo, NULL },
     { "pending_task_no_wait", pending_task_no_wait, NULL },
     { "run_timeouts", run_timeouts, NULL },

@@ -228,6 +228,33 @@ static int threads_without_core(void)
     return T_PASS;
 }
 
+/*
+ * The reserved tails of the structs the library fills come back as zeros
+ * whatever the caller left there: fields added later take those places.
+ */
+static int reserved_zeroed(void)
+{
+    struct rc_core *core;
+    struct rc_stats s;
+    struct rc_info info;
+
+    CHECK_EQ(rc_core_create(NULL, &core), 0);
+    memset(&s, 0xa5, sizeof(s));
+    rc_core_stats(core, &s);
+    for (size_t i = 0; i < sizeof(s.reserved) / sizeof(s.reserved[0]); i++)
+        CHECK(s.reserved[i] == 0, "rc_core_stats left reserved[%zu]", i);
+    memset(&s, 0xa5, sizeof(s));
+    rc_stats_total(&s);
+    for (size_t i = 0; i < sizeof(s.reserved) / sizeof(s.reserved[0]); i++)
+        CHECK(s.reserved[i] == 0, "rc_stats_total left reserved[%zu]", i);
+    memset(&info, 0xa5, sizeof(info));
+    CHECK_EQ(rc_info(&info), 0);
+    for (size_t i = 0; i < sizeof(info.reserved) / sizeof(info.reserved[0]); i++)
+        CHECK(info.reserved[i] == NULL, "rc_info left reserved[%zu]", i);
+    rc_core_destroy(core);
+    return T_PASS;
+}
+
 /* ---- the exit report ---------------------------------------------------- */
 
 /*
@@ -487,6 +514,7 @@ static int exit_report_unwritable(void)
 static const struct scenario scenarios[] = {
     { "core_and_totals", core_and_totals, NULL },
     { "threads_without_core", threads_without_core, NULL },
+    { "reserved_zeroed", reserved_zeroed, NULL },
     { "report_child", report_child, report_env },
     { "report_child_shutdown", report_child_shutdown, report_env },
     { "exit_report", exit_report, NULL },

@@ -60,6 +60,13 @@ struct rc_task {
 /* ---- runtime ----------------------------------------------------------- */
 
 /*
+ * The version of the library loaded at run time, as "MAJOR.MINOR.PATCH"
+ * (RINGCRYPT_VERSION_STRING when it was built): it can differ from the
+ * header a program was compiled with. A constant; never NULL.
+ */
+RC_API const char *rc_version(void);
+
+/*
  * Reads the RINGCRYPT_* environment (and values given with rc_config_set) and
  * validates them. Idempotent; the other entry points call it on first use.
  * An unknown variable, an unknown value or a number out of range is -EINVAL,
@@ -98,6 +105,9 @@ struct rc_info {
     unsigned int spin_us;           /* busy-poll budget before sleeping (0: never) */
     const char *kernel_algs;        /* the AF_ALG algorithms in use, space-separated ("": none) */
     unsigned int kernel_sockets;    /* AF_ALG sockets (key and operation) per core or worker */
+    /* Zeros: fields added later take these places, so that a program built
+     * with an older header still passes a struct big enough. */
+    void *reserved[8];
 };
 RC_API int rc_info(struct rc_info *out);
 
@@ -113,6 +123,9 @@ RC_API void rc_shutdown(void);
 struct rc_core_opts {
     unsigned int sq_entries; /* 0: default */
     unsigned int cq_entries; /* 0: sized for the in-flight limit */
+    /* Must be 0 (zero the struct): options added later take these places
+     * with 0 meaning what an older library does. */
+    unsigned int reserved[6];
 };
 
 /*
@@ -120,7 +133,8 @@ struct rc_core_opts {
  * this thread: every rc_core_* call but rc_core_stats must come from it.
  * 0 and *out set; else *out is NULL and the result is:
  *   -EBUSY   this thread already has a core;
- *   -EINVAL  the configuration is invalid or asks for what the kernel
+ *   -EINVAL  opts->reserved is not all zeros (an option this library does
+ *            not know), the configuration is invalid or asks for what the kernel
  *            lacks, backend "afalg" without AF_ALG (reason in
  *            rc_last_error()), or the kernel takes none of the io_uring
  *            set-ups tried;
@@ -348,6 +362,9 @@ struct rc_stats {
     uint64_t inline_ops; /* work run on the caller's thread */
     uint64_t kernel_ops; /* operations the kernel ran through AF_ALG */
     uint64_t kernel_waits; /* kernel operations that waited for a free socket */
+    /* Zeros: counters added later take these places, so that a program
+     * built with an older header still passes a struct big enough. */
+    uint64_t reserved[20];
 };
 
 /* The counters of one core (readable from any thread). */
