@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counting.h"
+
 __thread struct rc_counters *rc_tls_counters;
 struct rc_counters rc_detached_counters;
 
@@ -79,6 +81,11 @@ static void totals(uint64_t *acc)
     add_into(acc, &retired);
     pthread_mutex_unlock(&registry_lock);
     add_into(acc, &rc_detached_counters);
+}
+
+void rc_count_inline(void)
+{
+    rc_stat_inc(RC_ST_INLINE);
 }
 
 void rc_stats_total(struct rc_stats *out)

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "harness.h"
 
 extern char **environ;
@@ -511,10 +513,53 @@ static int exit_report_unwritable(void)
     return T_PASS;
 }
 
+/*
+ * A synchronous application (no ASYNC job) calling the provider: a signature
+ * is counted as run inline, so its counters show ringcrypt in the path; a
+ * small cipher call, never worth offloading, is not counted.
+ */
+static int sync_provider_counted(void)
+{
+    static const unsigned char key[32], iv[12], msg[64];
+    OSSL_LIB_CTX *lib = t_provider_libctx();
+    EVP_PKEY *ec = lib != NULL ? EVP_PKEY_Q_keygen(lib, NULL, "EC", "P-256") : NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_CIPHER *aes = lib != NULL ? EVP_CIPHER_fetch(lib, "AES-256-GCM", NULL) : NULL;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    unsigned char sig[128], out[sizeof(msg)];
+    size_t siglen = sizeof(sig);
+    struct rc_stats before, s;
+    int n = 0;
+
+    CHECK(ec != NULL && md != NULL && aes != NULL && c != NULL, "set-up");
+    if (t_failures)
+        goto out;
+    rc_stats_total(&before);
+    CHECK_EQ(EVP_DigestSignInit_ex(md, NULL, "SHA256", lib, NULL, ec, NULL), 1);
+    CHECK_EQ(EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)), 1);
+    t_stats_since(&before, &s);
+    CHECK_EQ(s.inline_ops, 1);
+    CHECK_EQ(s.submitted, 0);
+
+    rc_stats_total(&before);
+    CHECK_EQ(EVP_EncryptInit_ex2(c, aes, key, iv, NULL), 1);
+    CHECK_EQ(EVP_EncryptUpdate(c, out, &n, msg, sizeof(msg)), 1);
+    t_stats_since(&before, &s);
+    CHECK_EQ(s.inline_ops, 0);
+out:
+    EVP_CIPHER_CTX_free(c);
+    EVP_CIPHER_free(aes);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(ec);
+    t_provider_free(lib);
+    return t_failures ? T_FAIL : T_PASS;
+}
+
 static const struct scenario scenarios[] = {
     { "core_and_totals", core_and_totals, NULL },
     { "threads_without_core", threads_without_core, NULL },
     { "reserved_zeroed", reserved_zeroed, NULL },
+    { "sync_provider_counted", sync_provider_counted, NULL },
     { "report_child", report_child, report_env },
     { "report_child_shutdown", report_child_shutdown, report_env },
     { "exit_report", exit_report, NULL },
