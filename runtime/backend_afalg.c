@@ -265,6 +265,9 @@ static int sizes(const struct rc_kernel_op *op, size_t *send_len, size_t *read_l
 
     if ((op->inlen > 0 && op->in == NULL) || op->ivlen != a->ivlen)
         return -EINVAL;
+    for (size_t i = 0; i < sizeof(op->reserved) / sizeof(op->reserved[0]); i++)
+        if (op->reserved[i] != 0)
+            return -EINVAL;
     if (op->inlen > RC_KERNEL_MAX_BYTES)
         return -E2BIG;
     *send_len = in;

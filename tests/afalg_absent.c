@@ -319,6 +319,10 @@ static int kernel_forms(void)
     k->op.key = NULL;
     CHECK_EQ(rc_req_set_kernel(req, &k->op), -EINVAL);
     k->op.key = keys[GCM];
+    /* The reserved room is for later fields: an old caller's garbage there is refused. */
+    k->op.reserved[3] = 1;
+    CHECK_EQ(rc_req_set_kernel(req, &k->op), -EINVAL);
+    k->op.reserved[3] = 0;
     CHECK_EQ(rc_req_set_kernel(NULL, &k->op), -EINVAL);
     CHECK_EQ(rc_req_set_kernel(req, NULL), -EINVAL);
     CHECK_EQ(rc_req_set_kernel(req, &k->op), 0);

@@ -317,6 +317,7 @@ struct rc_kernel_op {
     size_t outsize;
     size_t outlen;               /* written on success */
     int by_kernel;               /* set to 1 when the kernel did it, 0 when the work function did */
+    unsigned int reserved[4];    /* zero: room for later fields (non-zero is -EINVAL) */
 };
 
 /* Larger operations are left to the work function: AF_ALG takes an operation in one send. */
@@ -330,7 +331,7 @@ struct rc_kernel_op {
  * points to must live in req's context; op is read here once, and later only
  * outlen and by_kernel are written. 0; -EINVAL when op is malformed
  * (lengths, IV size, an AEAD decryption with neither AAD nor data, whose tag
- * the kernel would never check); -E2BIG above RC_KERNEL_MAX_BYTES.
+ * the kernel would never check, a reserved field not zero); -E2BIG above RC_KERNEL_MAX_BYTES.
  * rc_offload then returns 0, -EBADMSG or another -errno for the kernel's
  * answer.
  */
