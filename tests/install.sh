@@ -2,7 +2,9 @@
 # tools/install into a temporary DESTDIR with a PREFIX: the versioned library
 # with its soname and dev links, a program built outside the tree with only
 # `pkg-config --cflags --libs ringcrypt` runs and reports the header's version,
-# stock `openssl list -providers` loads the installed module, and uninstall
+# stock `openssl list -providers` loads the installed module, the epoll example
+# built the same way offloads through it, HAProxy (ssl-mode-async) runs with it
+# through the installed openssl.cnf, and uninstall
 # leaves no file behind. Negative: a second uninstall is harmless, an install
 # from a directory without a build fails and says so. The real modules
 # directory is never written (MODULESDIR points into DESTDIR too).
@@ -75,6 +77,40 @@ fi
 out=$(LD_LIBRARY_PATH=$lib OPENSSL_MODULES=$dest$modulesdir "${stock[@]}" openssl list -providers -provider ringcrypt 2>&1)
 grep -q 'status: active' <<<"$out" && grep -qi ringcrypt <<<"$out" || fail "openssl did not load the installed module: $out"
 
+# The example, built outside the tree against the installed library (pkg-config), runs its
+# offloaded signatures with the installed module, found by name.
+installed=(env "LD_LIBRARY_PATH=$lib" "OPENSSL_MODULES=$dest$modulesdir")
+# shellcheck disable=SC2086 # pkg-config's flags are words
+if gcc -Wall -Werror -std=c11 -D_GNU_SOURCE -o "$work/epoll_loop" "$root/apps/examples/epoll_loop.c" \
+    $flags $(pkg-config --libs libcrypto) 2>"$work/cc2.log"; then
+    got=$("${installed[@]}" "${stock[@]}" "$work/epoll_loop" --count 8 2>&1) || fail "installed epoll_loop failed: $got"
+    [[ "$got" == *"verified 8 offloaded 8 "*"errors 0"* ]] || fail "installed epoll_loop: $got"
+else
+    fail "apps/examples/epoll_loop.c does not build with pkg-config's flags: $(cat "$work/cc2.log")"
+fi
+
+# HAProxy with ssl-mode-async and the installed module, through the installed openssl.cnf,
+# which names no folder (the staged modules directory stands for OpenSSL's own).
+cnf=$dest$prefix/share/ringcrypt/openssl-ringcrypt.cnf
+if grep -q "$b\|$root" "$cnf"; then
+    fail "the installed openssl.cnf names the build: $(grep "$b\|$root" "$cnf")"
+elif [ "$(libcrypto_of "$(command -v haproxy)")" != "$(libcrypto_of "$b/ringcrypt.so")" ]; then
+    echo "SKIP (part): haproxy links $(libcrypto_of "$(command -v haproxy)"), the module another libcrypto"
+elif make_cert rsa; then
+    with_ringcrypt=("${installed[@]}" "OPENSSL_CONF=$cnf")
+    if start_listening "$work/installed.log" start_haproxy installed 1 rsa ringcrypt; then
+        out=$(timeout 60 "$b/ringcrypt-load" --port "$port" --mode http --connections 2 --duration 1 --json \
+              2>"$work/installed.load.err")
+        [ "$(jnum responses "$out")" -gt 0 ] 2>/dev/null && [ "$(jnum errors "$out")" = 0 ] ||
+            fail "haproxy with the installed module: $out $(tail -3 "$work/installed.load.err")"
+        # A soft stop: haproxy exits through exit(), so the runtime writes its line.
+        kill -USR1 "$started"
+        wait_exit "$started" 30 "haproxy with the installed module: soft stop"
+        submitted=$(jnum submitted "$(cat "$work/installed.stats" 2>/dev/null)")
+        [ "${submitted:-0}" -gt 0 ] || fail "haproxy offloaded nothing through the installed module (stats: $(cat "$work/installed.stats" 2>/dev/null))"
+    fi
+fi
+
 inst uninstall >"$work/uninstall.log" 2>&1 || fail "uninstall failed: $(cat "$work/uninstall.log")"
 left=$(find "$dest" ! -type d)
 [ -z "$left" ] || fail "uninstall left files: $left"
@@ -92,4 +128,4 @@ left=$(find "$dest" ! -type d 2>/dev/null)
 [ -z "$left" ] || fail "failed install left files: $left"
 
 [ "$failures" -eq 0 ] || exit 1
-echo "PASS: install, outside program, stock openssl, uninstall ($version under $prefix)"
+echo "PASS: install, outside program, stock openssl, example, haproxy, uninstall ($version under $prefix)"
