@@ -47,24 +47,28 @@ static int decrypt_init(void *c, const unsigned char *key, size_t keylen,
 }
 
 #ifdef OSSL_FUNC_CIPHER_ENCRYPT_SKEY_INIT /* OpenSSL 3.5: keys as opaque objects (EVP_SKEY) */
+static int skey_init(void *c, bool enc, void *skey, const unsigned char *iv, size_t ivlen,
+                     const OSSL_PARAM p[])
+{
+    struct rc_actx *w = c;
+    OSSL_FUNC_cipher_encrypt_skey_init_fn *f =
+        enc ? INNER(w, encrypt_skey_init, ENCRYPT_SKEY_INIT)
+            : INNER(w, decrypt_skey_init, DECRYPT_SKEY_INIT);
+
+    return init_start(w, enc, p) && f(w->inner, skey, iv, ivlen, p)
+           && rc_kcipher_init_opaque(w, iv, ivlen);
+}
+
 static int encrypt_skey_init(void *c, void *skey, const unsigned char *iv, size_t ivlen,
                              const OSSL_PARAM p[])
 {
-    struct rc_actx *w = c;
-
-    return init_start(w, true, p)
-           && INNER(w, encrypt_skey_init, ENCRYPT_SKEY_INIT)(w->inner, skey, iv, ivlen, p)
-           && rc_kcipher_init_opaque(w, iv, ivlen);
+    return skey_init(c, true, skey, iv, ivlen, p);
 }
 
 static int decrypt_skey_init(void *c, void *skey, const unsigned char *iv, size_t ivlen,
                              const OSSL_PARAM p[])
 {
-    struct rc_actx *w = c;
-
-    return init_start(w, false, p)
-           && INNER(w, decrypt_skey_init, DECRYPT_SKEY_INIT)(w->inner, skey, iv, ivlen, p)
-           && rc_kcipher_init_opaque(w, iv, ivlen);
+    return skey_init(c, false, skey, iv, ivlen, p);
 }
 #endif
 
