@@ -1,6 +1,8 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +96,7 @@ bool cli_count(struct cli *c, unsigned int lo, unsigned int hi, unsigned int *ou
 
 bool cli_choice(struct cli *c, const char *const *names, unsigned int n, unsigned int *out)
 {
-    char list[256] = "";
+    char list[512] = "";
     size_t len = 0;
 
     for (unsigned int i = 0; i < n; i++) {
@@ -106,5 +108,33 @@ bool cli_choice(struct cli *c, const char *const *names, unsigned int n, unsigne
             len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i > 0 ? ", " : "", names[i]);
     }
     cli_bad(c, NULL, "not one of %s", list);
+    return false;
+}
+
+bool cli_groups(struct cli *c)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    char one[128] = "";
+    bool ok = ctx != NULL && SSL_CTX_set1_groups_list(ctx, optarg) == 1;
+
+    /* Which one is wrong: each name alone. */
+    for (const char *p = optarg; ctx != NULL && !ok && *p != '\0';) {
+        size_t len = strcspn(p, ":");
+
+        snprintf(one, sizeof(one), "%.*s", (int)len, p);
+        if (len > 0 && SSL_CTX_set1_groups_list(ctx, one) != 1)
+            break;
+        p += len + (p[len] == ':');
+        one[0] = '\0';
+    }
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    if (ok)
+        return true;
+    if (one[0] != '\0')
+        cli_bad(c, NULL, "OpenSSL %s has no TLS group %s (openssl list -tls-groups)",
+                OpenSSL_version(OPENSSL_VERSION_STRING), one);
+    else
+        cli_bad(c, NULL, "not a list of TLS groups (name:name:...)");
     return false;
 }

@@ -52,4 +52,11 @@ bool cli_number(struct cli *c, double lo, double hi, double *out);
 bool cli_count(struct cli *c, unsigned int lo, unsigned int hi, unsigned int *out);
 bool cli_choice(struct cli *c, const char *const *names, unsigned int n, unsigned int *out);
 
+/*
+ * The current option's value as a colon-separated list of TLS groups
+ * (SSL_CTX_set1_groups_list's syntax), every one known to this OpenSSL:
+ * false once the first unknown one is reported.
+ */
+bool cli_groups(struct cli *c);
+
 #endif

@@ -37,6 +37,7 @@ struct options {
     unsigned int threads, max_conns, port;
     bool async;
     const char *cert, *key, *key_type;
+    const char *groups;     /* NULL: OpenSSL's defaults */
 };
 
 struct counters {
@@ -326,7 +327,8 @@ static SSL_CTX *make_ctx(OSSL_LIB_CTX *libctx, const struct options *opt)
         ok = cert_make_self_signed(libctx, opt->key_type, &key, &cert) == 0
              && SSL_CTX_use_certificate(ctx, cert) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;
     ok = ok && SSL_CTX_check_private_key(ctx) == 1
-         && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1;
+         && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1
+         && (opt->groups == NULL || SSL_CTX_set1_groups_list(ctx, opt->groups) == 1);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     /* Nothing resumes with this server: tickets would only add work to every handshake. */
     SSL_CTX_set_num_tickets(ctx, 0);
@@ -369,13 +371,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ringcrypt-echo [--threads N] [--port P] [--offload async|sync]\n"
-            "                      [--cert FILE --key FILE | --key-type rsa|ec]\n"
+            "                      [--cert FILE --key FILE | --key-type TYPE] [--groups LIST]\n"
             "                      [--backend auto|worker|inline|afalg] [--workers N] [--max-conns N]\n"
-            "       ringcrypt-echo --help | --version\n");
+            "       ringcrypt-echo --help | --version\n"
+            "  --key-type: the generated certificate's key, rsa (default), ec (P-256), mldsa44,\n"
+            "  mldsa65, mldsa87 (OpenSSL 3.5+), slhdsa-sha2-128f... (where the release signs TLS with it).\n"
+            "  --groups: the TLS groups accepted, colon-separated (openssl list -tls-groups).\n");
 }
 
 static const char *const offloads[] = { "async", "sync" };
-static const char *const key_types[] = { "rsa", "ec" };
 
 /* CLI_RUN, or the status to exit with. */
 static int parse(int argc, char **argv, struct options *opt)
@@ -385,13 +389,15 @@ static int parse(int argc, char **argv, struct options *opt)
         { "offload", required_argument, NULL, 'o' }, { "cert", required_argument, NULL, 'c' },
         { "key", required_argument, NULL, 'k' },     { "key-type", required_argument, NULL, 'K' },
         { "backend", required_argument, NULL, 'b' }, { "workers", required_argument, NULL, 'w' },
-        { "max-conns", required_argument, NULL, 'm' }, CLI_STANDARD_OPTIONS,
+        { "max-conns", required_argument, NULL, 'm' }, { "groups", required_argument, NULL, 'g' },
+        CLI_STANDARD_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     struct cli cli = { .name = "ringcrypt-echo", .usage = usage, .longs = longs, .argc = argc,
                        .argv = argv };
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned int which = 0;
+    char why[128];
     bool ok;
     int ch;
 
@@ -405,7 +411,14 @@ static int parse(int argc, char **argv, struct options *opt)
         case 'o': ok = cli_choice(&cli, offloads, 2, &which); opt->async = which == 0; break;
         case 'c': opt->cert = optarg; break;
         case 'k': opt->key = optarg; break;
-        case 'K': ok = cli_choice(&cli, key_types, 2, &which); opt->key_type = key_types[which]; break;
+        case 'K':
+            if (!cli_choice(&cli, cert_key_types, cert_n_key_types, &which))
+                return CLI_EXIT_USAGE;
+            opt->key_type = cert_key_types[which];
+            if (cert_key_type_check(opt->key_type, why, sizeof(why)) != 0)
+                return cli_bad(&cli, NULL, "%s", why);
+            break;
+        case 'g': ok = cli_groups(&cli); opt->groups = optarg; break;
         /* The runtime checks its keys as they are set, before anything starts. */
         case 'b':
         case 'w':

@@ -58,6 +58,8 @@
  */
 #define CAUSES 134
 #define CLOSED_BY_PEER 0
+/* Room for a group's or a signature scheme's name. */
+#define NAME_LEN 64
 
 /* ---- latency histograms ------------------------------------------------ */
 
@@ -147,6 +149,7 @@ static const char *const mode_names[] = { "handshake", "echo", "mixed", "http" }
 struct options {
     const char *host, *tls;
     const char *ciphers;        /* NULL: OpenSSL's defaults */
+    const char *groups;         /* NULL: OpenSSL's defaults */
     unsigned int port, connections, echo_conns, threads, size;
     double duration, cut;
     long echo_interval_us;  /* between an echo's answer and the next message; -1: mode's default */
@@ -213,6 +216,9 @@ struct worker {
     uint64_t started_us, stopped_us, stop_at, drain_until;
     uint64_t cpu_us;            /* this thread's CPU time until the end of the run */
     struct counters st;
+    /* What the handshakes agreed on (tls_conn_names); read once the thread has ended. */
+    char group[NAME_LEN], sig[NAME_LEN];
+    bool varied;                /* not every handshake agreed on the same */
     unsigned char rbuf[READ_CHUNK];
 };
 
@@ -449,6 +455,20 @@ static void drive_http(struct slot *s)
     begin_shutdown(s);
 }
 
+/* The first handshake's group and signature scheme; any later one that differs marks them varied. */
+static void note_names(struct worker *w, SSL *ssl)
+{
+    char group[NAME_LEN], sig[NAME_LEN];
+
+    tls_conn_names(ssl, true, group, sizeof(group), sig, sizeof(sig));
+    if (w->group[0] == '\0') {
+        memcpy(w->group, group, sizeof(group));
+        memcpy(w->sig, sig, sizeof(sig));
+    } else if (strcmp(w->group, group) != 0 || strcmp(w->sig, sig) != 0) {
+        w->varied = true;
+    }
+}
+
 static void drive_handshake(struct slot *s)
 {
     struct worker *w = s->w;
@@ -468,6 +488,7 @@ static void drive_handshake(struct slot *s)
         hist_record(&w->st.hs, now_us() - s->t0);
         bump(&w->st.handshakes);
     }
+    note_names(w, s->tc.ssl);
     s->woff = s->roff = 0;
     if (w->cfg->opt->mode == MODE_HTTP && !w->stopping) {
         s->state = SLOT_HTTP;
@@ -678,6 +699,7 @@ static int workers_make(struct worker *ws, const struct config *cfg)
 
 struct totals {
     uint64_t handshakes, round_trips, responses, cut, errors, connects;
+    char group[NAME_LEN], sig[NAME_LEN];    /* "none" without a handshake, "mixed" if they differed */
     uint64_t causes[CAUSES];
     uint64_t cpu_us;    /* the threads' CPU time over the run: is the client the bottleneck? */
     struct hist hs, echo;
@@ -700,6 +722,24 @@ static void gather(struct worker *ws, unsigned int n, struct totals *t)
         hist_merge(&t->hs, &c->hs);
         hist_merge(&t->echo, &c->echo);
     }
+}
+
+/* What the threads' handshakes agreed on, once the threads have ended. */
+static void gather_names(struct worker *ws, unsigned int n, struct totals *t)
+{
+    bool varied = false;
+    const struct worker *first = NULL;
+
+    for (unsigned int i = 0; i < n; i++) {
+        if (ws[i].group[0] == '\0')
+            continue;
+        if (first == NULL)
+            first = &ws[i];
+        varied = varied || ws[i].varied || strcmp(ws[i].group, first->group) != 0
+                 || strcmp(ws[i].sig, first->sig) != 0;
+    }
+    snprintf(t->group, sizeof(t->group), "%s", varied ? "mixed" : first != NULL ? first->group : "none");
+    snprintf(t->sig, sizeof(t->sig), "%s", varied ? "mixed" : first != NULL ? first->sig : "none");
 }
 
 /* The previous progress line's handshake count and time, for the rate over the last second. */
@@ -789,9 +829,11 @@ static void print_report(const struct options *o, struct totals *t, double secs)
             printf("%-24s %.*f\n", fields[i].label, fields[i].decimals, fields[i].value);
     }
     if (o->json)
-        printf(",\"top_error\":\"%s\",\"top_error_count\":%llu}\n", top,
-               (unsigned long long)top_count);
-    else if (top_count > 0)
+        printf(",\"group\":\"%s\",\"signature\":\"%s\",\"top_error\":\"%s\",\"top_error_count\":%llu}\n",
+               t->group, t->sig, top, (unsigned long long)top_count);
+    else
+        printf("%-24s %s\n%-24s %s\n", "group", t->group, "signature", t->sig);
+    if (!o->json && top_count > 0)
         printf("%-24s %s (%llu)\n", "most common error", top, (unsigned long long)top_count);
     fflush(stdout);
 }
@@ -808,7 +850,8 @@ static SSL_CTX *make_ctx(const struct options *o)
         || (o->ciphers != NULL && version == TLS1_3_VERSION
             && SSL_CTX_set_ciphersuites(ctx, o->ciphers) != 1)
         || (o->ciphers != NULL && version == TLS1_2_VERSION
-            && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1)) {
+            && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1)
+        || (o->groups != NULL && SSL_CTX_set1_groups_list(ctx, o->groups) != 1)) {
         ERR_print_errors_fp(stderr);
         SSL_CTX_free(ctx);
         return NULL;
@@ -856,12 +899,14 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: ringcrypt-load --port P [--host 127.0.0.1] [--connections N (8)]\n"
             "                      [--duration S (10)] [--mode handshake|echo|mixed|http] [--size B (64)]\n"
-            "                      [--threads T (1)] [--tls 1.2|1.3] [--ciphers LIST]\n"
+            "                      [--threads T (1)] [--tls 1.2|1.3] [--ciphers LIST] [--groups LIST]\n"
             "                      [--echo-conns E (8)]\n"
             "                      [--cut PCT (0)] [--echo-interval US (mixed: 5000, echo: 0)]\n"
             "                      [--progress] [--json]\n"
             "       ringcrypt-load --help | --version\n"
-            "  --ciphers is OpenSSL's cipher list (TLS 1.2) or ciphersuites (TLS 1.3).\n"
+            "  --ciphers is OpenSSL's cipher list (TLS 1.2) or ciphersuites (TLS 1.3); --groups the\n"
+            "  TLS groups offered, colon-separated (openssl list -tls-groups), the first one's key share sent.\n"
+            "  The report names the group and the server's signature scheme the handshakes agreed on.\n"
             "  http: after each handshake one GET /, whose status line must say 200 (else an error).\n"
             "  bytes/s counts the payload echoed back (B per round trip); a handshake's latency\n"
             "  runs from the connect to the end of the handshake.\n"
@@ -895,6 +940,7 @@ static bool option(struct cli *c, int ch, struct options *o)
         o->tls = tls_versions[which];
         return true;
     case 'C': o->ciphers = optarg; return true;
+    case 'g': o->groups = optarg; return cli_groups(c);
     case 'e': return cli_count(c, 0, 1000000, &o->echo_conns);
     case 'x': return cli_number(c, 0, 100, &o->cut);
     case 'i':
@@ -919,7 +965,8 @@ static int parse(int argc, char **argv, struct options *o)
         { "echo-conns", required_argument, NULL, 'e' }, { "cut", required_argument, NULL, 'x' },
         { "progress", no_argument, NULL, 'P' },       { "json", no_argument, NULL, 'j' },
         { "echo-interval", required_argument, NULL, 'i' },
-        { "ciphers", required_argument, NULL, 'C' },  CLI_STANDARD_OPTIONS,
+        { "ciphers", required_argument, NULL, 'C' },  { "groups", required_argument, NULL, 'g' },
+        CLI_STANDARD_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
     struct cli cli = { .name = "ringcrypt-load", .usage = usage, .longs = longs, .argc = argc,
@@ -1048,6 +1095,7 @@ int main(int argc, char **argv)
     if (!atomic_load(&run_failed)) {
         gather(ws, started, t);
         t->cpu_us = cpu_us;
+        gather_names(ws, started, t);
         print_report(&opt, t, longest > 0 ? (double)longest / 1e6 : opt.duration);
         /* Errors are counted, but a run in which nothing ever got through did not run. */
         rc = t->handshakes + t->round_trips == 0 && t->errors > 0;

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <liburing.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,6 +50,17 @@ static void drain_step(struct tls_conn *c)
         tls_conn_close(c, c->error);
 }
 
+/*
+ * A paused job goes on only when its offload is done, and then the async
+ * callback drives the connection: driving it before, on I/O, would only
+ * resume the job for it to pause again (ML-DSA handshakes did, once each).
+ */
+static void drive_unless_paused(struct tls_conn *c)
+{
+    if (!SSL_waiting_for_async(c->ssl))
+        c->ops->drive(c);
+}
+
 static void post_recv(struct tls_conn *c)
 {
     size_t room = BIO_ctrl_get_write_guarantee(c->net);
@@ -85,7 +98,7 @@ static void on_recv(struct rc_event *ev, int res, unsigned int flags)
     } else {
         BIO_write(c->net, c->rbuf, res);
     }
-    c->ops->drive(c);
+    drive_unless_paused(c);
 }
 
 void tls_conn_flush(struct tls_conn *c)
@@ -131,7 +144,7 @@ static void on_send(struct rc_event *ev, int res, unsigned int flags)
     }
     tls_conn_flush(c);
     /* Room again: a write that waited may go on. */
-    c->ops->drive(c);
+    drive_unless_paused(c);
 }
 
 static void on_task(struct rc_task *t)
@@ -268,4 +281,33 @@ void tls_conn_close(struct tls_conn *c, int error)
     /* Whatever the ring still has on this socket completes now. */
     shutdown(c->fd, SHUT_RDWR);
     maybe_finish(c);
+}
+
+void tls_conn_names(SSL *ssl, bool peer, char *group, size_t glen, char *sig, size_t slen)
+{
+    const char *g, *name = NULL;
+    int type = NID_undef, md = NID_undef, ok;
+
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L
+    g = SSL_get0_group_name(ssl);
+#else
+    g = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
+#endif
+    snprintf(group, glen, "%s", g != NULL ? g : "none");
+#ifdef SSL_get0_signature_name
+    if (peer)
+        SSL_get0_peer_signature_name(ssl, &name);
+    else
+        SSL_get0_signature_name(ssl, &name);
+#endif
+    if (name != NULL) {
+        snprintf(sig, slen, "%s", name);
+        return;
+    }
+    ok = peer ? SSL_get_peer_signature_type_nid(ssl, &type) && SSL_get_peer_signature_nid(ssl, &md)
+              : SSL_get_signature_type_nid(ssl, &type) && SSL_get_signature_nid(ssl, &md);
+    if (ok)
+        snprintf(sig, slen, "%s+%s", OBJ_nid2sn(type), OBJ_nid2sn(md));
+    else
+        snprintf(sig, slen, "none");
 }

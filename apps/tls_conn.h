@@ -80,6 +80,15 @@ void tls_conn_finish(struct tls_conn *c, int error);
  */
 void tls_conn_close(struct tls_conn *c, int error);
 
+/*
+ * What a finished handshake agreed on, by the release's names: the group of
+ * the key exchange ("X25519MLKEM768") and the server's signature scheme
+ * ("mldsa65", "rsa_pss_rsae_sha256"; before OpenSSL 3.5 the key type and
+ * digest, "RSASSA-PSS+SHA256"), as the server made it or, with peer, as the
+ * client saw it. "none" for what the handshake did not have.
+ */
+void tls_conn_names(SSL *ssl, bool peer, char *group, size_t glen, char *sig, size_t slen);
+
 /* For SSL_CTX_set_async_callback: queues the connection (its arg) on its core. */
 int tls_conn_async_callback(SSL *ssl, void *arg);
 

@@ -93,6 +93,33 @@ void *rc_actx_dup_fwd(void *p)
     return d;
 }
 
+int rc_actx_get_params_fwd(void *p, OSSL_PARAM params[])
+{
+    struct rc_actx *w = p;
+
+    return rc_actx_usable(w)
+           && ((int (*)(void *, OSSL_PARAM *))rc_alg_fn(w->alg, w->alg->op->get_params_id))(
+               w->inner, params);
+}
+
+int rc_actx_set_params_fwd(void *p, const OSSL_PARAM params[])
+{
+    struct rc_actx *w = p;
+
+    return rc_actx_usable(w)
+           && ((int (*)(void *, const OSSL_PARAM *))rc_alg_fn(w->alg, w->alg->op->set_params_id))(
+               w->inner, params);
+}
+
+int rc_actx_key_init(void *p, int id, void *key, const OSSL_PARAM params[])
+{
+    struct rc_actx *w = p;
+
+    return rc_actx_usable(w)
+           && ((int (*)(void *, void *, const OSSL_PARAM *))rc_alg_fn(w->alg, id))(w->inner, key,
+                                                                                   params);
+}
+
 int rc_actx_run(struct rc_actx *w, struct rc_op *op, bool worth_offloading, size_t *outlen)
 {
     int rc;
@@ -156,9 +183,12 @@ static void *slot_newctx(int n, void *provctx, const char *propq)
 static void *slot_gen_init(int n, void *provctx, int selection, const OSSL_PARAM params[])
 {
     const struct rc_alg *alg = &rc_wrapped[n];
+    struct rc_actx *w = rc_actx_wrap(alg, ((void *(*)(void *, int, const OSSL_PARAM *))rc_alg_fn(
+                                              alg, alg->op->ctor_id))(provctx, selection, params));
 
-    return rc_actx_wrap(alg, ((void *(*)(void *, int, const OSSL_PARAM *))rc_alg_fn(
-                                 alg, alg->op->ctor_id))(provctx, selection, params));
+    if (w != NULL)
+        w->selection = selection;
+    return w;
 }
 
 static const OSSL_PARAM *slot_table(int n, int role, void *ctx, void *provctx)
@@ -204,14 +234,27 @@ static const OSSL_PARAM *slot_table(int n, int role, void *ctx, void *provctx)
     { (rc_fn)newctx_##n, (rc_fn)newctx_propq_##n, (rc_fn)gen_init_##n,              \
       { (rc_fn)table0_##n, (rc_fn)table1_##n, (rc_fn)table2_##n, (rc_fn)table3_##n } }
 
-SLOT(0) SLOT(1) SLOT(2) SLOT(3) SLOT(4) SLOT(5)
-SLOT(6) SLOT(7) SLOT(8) SLOT(9) SLOT(10) SLOT(11)
-SLOT(12) SLOT(13) SLOT(14) SLOT(15) SLOT(16) SLOT(17)
-SLOT(18) SLOT(19) SLOT(20) SLOT(21)
+SLOT(0) SLOT(1) SLOT(2) SLOT(3) SLOT(4) SLOT(5) SLOT(6) SLOT(7)
+SLOT(8) SLOT(9) SLOT(10) SLOT(11) SLOT(12) SLOT(13) SLOT(14) SLOT(15)
+SLOT(16) SLOT(17) SLOT(18) SLOT(19) SLOT(20) SLOT(21) SLOT(22) SLOT(23)
+SLOT(24) SLOT(25) SLOT(26) SLOT(27) SLOT(28) SLOT(29) SLOT(30) SLOT(31)
+SLOT(32) SLOT(33) SLOT(34) SLOT(35) SLOT(36) SLOT(37) SLOT(38) SLOT(39)
+SLOT(40) SLOT(41) SLOT(42) SLOT(43) SLOT(44) SLOT(45) SLOT(46) SLOT(47)
+SLOT(48) SLOT(49) SLOT(50) SLOT(51) SLOT(52) SLOT(53) SLOT(54) SLOT(55)
 
 const struct rc_slot_fns rc_slot_fns[RC_SLOTS] = {
-    SLOT_FNS(0), SLOT_FNS(1), SLOT_FNS(2), SLOT_FNS(3), SLOT_FNS(4),  SLOT_FNS(5),
-    SLOT_FNS(6), SLOT_FNS(7), SLOT_FNS(8), SLOT_FNS(9), SLOT_FNS(10), SLOT_FNS(11),
-    SLOT_FNS(12), SLOT_FNS(13), SLOT_FNS(14), SLOT_FNS(15), SLOT_FNS(16), SLOT_FNS(17),
-    SLOT_FNS(18), SLOT_FNS(19), SLOT_FNS(20), SLOT_FNS(21),
+    SLOT_FNS(0), SLOT_FNS(1), SLOT_FNS(2), SLOT_FNS(3),
+    SLOT_FNS(4), SLOT_FNS(5), SLOT_FNS(6), SLOT_FNS(7),
+    SLOT_FNS(8), SLOT_FNS(9), SLOT_FNS(10), SLOT_FNS(11),
+    SLOT_FNS(12), SLOT_FNS(13), SLOT_FNS(14), SLOT_FNS(15),
+    SLOT_FNS(16), SLOT_FNS(17), SLOT_FNS(18), SLOT_FNS(19),
+    SLOT_FNS(20), SLOT_FNS(21), SLOT_FNS(22), SLOT_FNS(23),
+    SLOT_FNS(24), SLOT_FNS(25), SLOT_FNS(26), SLOT_FNS(27),
+    SLOT_FNS(28), SLOT_FNS(29), SLOT_FNS(30), SLOT_FNS(31),
+    SLOT_FNS(32), SLOT_FNS(33), SLOT_FNS(34), SLOT_FNS(35),
+    SLOT_FNS(36), SLOT_FNS(37), SLOT_FNS(38), SLOT_FNS(39),
+    SLOT_FNS(40), SLOT_FNS(41), SLOT_FNS(42), SLOT_FNS(43),
+    SLOT_FNS(44), SLOT_FNS(45), SLOT_FNS(46), SLOT_FNS(47),
+    SLOT_FNS(48), SLOT_FNS(49), SLOT_FNS(50), SLOT_FNS(51),
+    SLOT_FNS(52), SLOT_FNS(53), SLOT_FNS(54), SLOT_FNS(55),
 };

@@ -35,6 +35,7 @@ struct rc_actx {
      */
     atomic_bool stuck;
     bool enc;                    /* ciphers: set up to encrypt */
+    int selection;               /* key generation: the parts of a key gen_init asked for */
     struct rc_kcipher *k;        /* ciphers the kernel has: its form's state (kcipher.h) */
     struct rc_kdigest *d;        /* digests and HMAC: the message kept for the kernel (kdigest.h) */
 };
@@ -57,6 +58,14 @@ void rc_actx_free_fwd(void *w);
 void *rc_actx_dup_fwd(void *w);
 
 /*
+ * The forwarders that add nothing but the stuck check: get and set_ctx_params
+ * (the ids of w's rc_opdesc), and an init f(ctx, key, params) of function id.
+ */
+int rc_actx_get_params_fwd(void *w, OSSL_PARAM p[]);
+int rc_actx_set_params_fwd(void *w, const OSSL_PARAM p[]);
+int rc_actx_key_init(void *w, int id, void *key, const OSSL_PARAM p[]);
+
+/*
  * Runs op on w's inner context (rc_op_run), holding w while the op may be
  * offloaded, and on success stores op->outlen in *outlen (when not NULL).
  * Returns what OpenSSL expects: 1 or 0 with an error raised; a context left
@@ -70,7 +79,7 @@ struct rc_slot_fns {
     rc_fn table[RC_TABLES];
 };
 
-#define RC_SLOTS 22
+#define RC_SLOTS 56
 extern const struct rc_slot_fns rc_slot_fns[RC_SLOTS];
 extern struct rc_alg rc_wrapped[RC_SLOTS];
 

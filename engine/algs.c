@@ -17,7 +17,10 @@
  * runtime. Everything else of the default provider's is offered unchanged.
  * The RSA-SHA2-* and ECDSA-SHA2-* rows are the signature algorithms with a
  * digest built in that OpenSSL 3.4 added for its message API
- * (EVP_PKEY_sign_message_*); releases without them never match the rows.
+ * (EVP_PKEY_sign_message_*); releases without them never match the rows,
+ * nor releases before 3.5 the post-quantum ones: ML-DSA and SLH-DSA
+ * signatures, ML-KEM and its hybrids (encapsulation, and the key generation
+ * of the TLS client's key share).
  */
 struct rc_alg rc_wrapped[RC_SLOTS] = {
     { &rc_op_signature, "RSA", RC_ALG_CHECK_PUBLIC, NULL, { 0 } },
@@ -29,10 +32,39 @@ struct rc_alg rc_wrapped[RC_SLOTS] = {
     { &rc_op_signature, "ECDSA-SHA2-256", 0, NULL, { 0 } },
     { &rc_op_signature, "ECDSA-SHA2-384", 0, NULL, { 0 } },
     { &rc_op_signature, "ECDSA-SHA2-512", 0, NULL, { 0 } },
+    { &rc_op_signature, "ML-DSA-44", 0, NULL, { 0 } },
+    { &rc_op_signature, "ML-DSA-65", 0, NULL, { 0 } },
+    { &rc_op_signature, "ML-DSA-87", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHA2-128s", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHA2-128f", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHA2-192s", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHA2-192f", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHA2-256s", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHA2-256f", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHAKE-128s", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHAKE-128f", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHAKE-192s", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHAKE-192f", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHAKE-256s", 0, NULL, { 0 } },
+    { &rc_op_signature, "SLH-DSA-SHAKE-256f", 0, NULL, { 0 } },
     { &rc_op_asym_cipher, "RSA", 0, NULL, { 0 } },
     { &rc_op_keyexch, "ECDH", 0, NULL, { 0 } },
     { &rc_op_keyexch, "X25519", 0, NULL, { 0 } },
     { &rc_op_keymgmt, "X25519", 0, NULL, { 0 } },
+    { &rc_op_kem, "ML-KEM-512", 0, NULL, { 0 } },
+    { &rc_op_kem, "ML-KEM-768", 0, NULL, { 0 } },
+    { &rc_op_kem, "ML-KEM-1024", 0, NULL, { 0 } },
+    { &rc_op_kem, "X25519MLKEM768", 0, NULL, { 0 } },
+    { &rc_op_kem, "X448MLKEM1024", 0, NULL, { 0 } },
+    { &rc_op_kem, "SecP256r1MLKEM768", 0, NULL, { 0 } },
+    { &rc_op_kem, "SecP384r1MLKEM1024", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "ML-KEM-512", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "ML-KEM-768", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "ML-KEM-1024", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "X25519MLKEM768", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "X448MLKEM1024", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "SecP256r1MLKEM768", 0, NULL, { 0 } },
+    { &rc_op_keymgmt, "SecP384r1MLKEM1024", 0, NULL, { 0 } },
     { &rc_op_cipher, "AES-128-GCM", 0, "gcm(aes)", { 0 } },
     { &rc_op_cipher, "AES-256-GCM", 0, "gcm(aes)", { 0 } },
     { &rc_op_cipher, "ChaCha20-Poly1305", 0, "rfc7539(chacha20,poly1305)", { 0 } },

@@ -50,6 +50,7 @@ struct rc_opdesc {
     enum rc_ctor ctor;
     int ctor_id;                 /* replaced by the slot's constructor */
     int free_id, dup_id;         /* dup_id 0: cannot be duplicated */
+    int get_params_id, set_params_id; /* get/set_ctx_params, for the plain forwarders (actx.h) */
     int table_ids[RC_TABLES];    /* replaced by the slot's table functions; 0: unused */
     const struct rc_fwd *fwd;    /* our functions by id; {0} ends the list */
     const int *pass;             /* ids that take no context of ours, used as they are; 0 ends */
@@ -69,7 +70,7 @@ struct rc_alg {
 };
 
 extern const struct rc_opdesc rc_op_signature, rc_op_asym_cipher, rc_op_keyexch,
-    rc_op_cipher, rc_op_keymgmt, rc_op_digest, rc_op_mac;
+    rc_op_cipher, rc_op_keymgmt, rc_op_digest, rc_op_mac, rc_op_kem;
 
 /*
  * The algorithms of operation_id, built once from the default provider's

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <openssl/async.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,7 +28,6 @@ struct op_req {
     int nerr;
     struct carried err[CARRIED_MAX];
     struct rc_kernel_op kop;
-    size_t buflen;
     unsigned char buf[];         /* the input, then room for the output */
 };
 
@@ -86,8 +84,7 @@ static void op_release(void *ctx)
         r->op.made_free(r->op.made, r->op.obj);
     if (r->op.drop != NULL)
         r->op.drop(r->op.obj);
-    /* Inputs and outputs may be keys, shared secrets or plaintext. */
-    OPENSSL_cleanse(r->buf, r->buflen);
+    /* Inputs and outputs (keys, shared secrets, plaintext) go with the request's ctx, wiped. */
 }
 
 size_t rc_op_min_offload_bytes(void)
@@ -147,8 +144,10 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
     if (op->kernel != NULL && rc_core_current() == NULL && (rc = run_here(op)) >= 0)
         return rc;
 
-    if (op->inlen > RC_OP_MAX_BYTES || op->outsize > RC_OP_MAX_BYTES) {
-        rc_err_raise(RC_R_TOO_LARGE, "%zu bytes in, %zu out", op->inlen, op->outsize);
+    if (op->inlen > RC_OP_MAX_BYTES || op->outsize > RC_OP_MAX_BYTES
+        || op->out2size > RC_OP_MAX_BYTES) {
+        rc_err_raise(RC_R_TOO_LARGE, "%zu bytes in, %zu out", op->inlen,
+                     op->outsize + op->out2size);
         rc = -E2BIG;
         goto out;
     }
@@ -156,6 +155,7 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
     in_place = op->out != NULL && op->out == op->in;
     buflen = in_place ? (op->inlen > op->outsize ? op->inlen : op->outsize)
                       : op->inlen + (op->out != NULL ? op->outsize : 0);
+    buflen += op->out2 != NULL ? op->out2size : 0;
     req = rc_req_new(op_work, sizeof(*r) + buflen, op_release);
     if (req == NULL) {
         rc_err_raise(RC_R_NO_MEMORY, "request of %zu bytes", buflen);
@@ -165,11 +165,11 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
     r = rc_req_ctx(req);
     r->op = *op;
     r->caller = pthread_self();
-    r->buflen = buflen;
     if (op->inlen > 0)
         memcpy(r->buf, op->in, op->inlen);
     r->op.in = r->buf;
     r->op.out = op->out == NULL ? NULL : in_place ? r->buf : r->buf + op->inlen;
+    r->op.out2 = op->out2 == NULL ? NULL : r->buf + buflen - op->out2size;
     if (op->hold != NULL)
         op->hold(op->obj);
     if (op->kernel != NULL) {
@@ -199,7 +199,10 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
         if (rc == 0 && op->out != NULL)
             memcpy(op->out, r->op.out,
                    in_place && op->inlen > r->op.outlen ? op->inlen : r->op.outlen);
+        if (rc == 0 && op->out2 != NULL)
+            memcpy(op->out2, r->op.out2, r->op.out2len);
         op->outlen = r->op.outlen;
+        op->out2len = r->op.out2len;
         op->made = r->op.made;
         r->op.made = NULL;
         rc = rc == 0;

@@ -25,6 +25,9 @@ struct rc_op {
     size_t inlen;
     unsigned char *out;          /* NULL: the call writes no buffer */
     size_t outsize, outlen;
+    /* A second output (encapsulation's shared secret), or NULL; never in place. */
+    unsigned char *out2;
+    size_t out2size, out2len;
     int kind;                    /* which call exec makes */
     int arg;                     /* its extra argument (an RSA padding mode) */
     void *made;                  /* an object exec made (a generated key) */

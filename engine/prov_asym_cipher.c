@@ -10,11 +10,7 @@
 
 static int encrypt_init(void *c, void *key, const OSSL_PARAM p[])
 {
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, encrypt_init, ENCRYPT_INIT)(w->inner, key, p);
+    return rc_actx_key_init(c, OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, key, p);
 }
 
 static int encrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
@@ -29,29 +25,7 @@ static int encrypt(void *c, unsigned char *out, size_t *outlen, size_t outsize,
 
 static int decrypt_init(void *c, void *key, const OSSL_PARAM p[])
 {
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, decrypt_init, DECRYPT_INIT)(w->inner, key, p);
-}
-
-static int get_ctx_params(void *c, OSSL_PARAM p[])
-{
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
-}
-
-static int set_ctx_params(void *c, const OSSL_PARAM p[])
-{
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
+    return rc_actx_key_init(c, OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, key, p);
 }
 
 static int exec_decrypt(struct rc_op *op)
@@ -83,8 +57,8 @@ static const struct rc_fwd fwd[] = {
     { OSSL_FUNC_ASYM_CIPHER_DECRYPT, (rc_fn)decrypt },
     { OSSL_FUNC_ASYM_CIPHER_FREECTX, (rc_fn)rc_actx_free_fwd },
     { OSSL_FUNC_ASYM_CIPHER_DUPCTX, (rc_fn)rc_actx_dup_fwd },
-    { OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
-    { OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+    { OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, (rc_fn)rc_actx_get_params_fwd },
+    { OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, (rc_fn)rc_actx_set_params_fwd },
     { 0, NULL },
 };
 
@@ -94,6 +68,8 @@ const struct rc_opdesc rc_op_asym_cipher = {
     .ctor_id = OSSL_FUNC_ASYM_CIPHER_NEWCTX,
     .free_id = OSSL_FUNC_ASYM_CIPHER_FREECTX,
     .dup_id = OSSL_FUNC_ASYM_CIPHER_DUPCTX,
+    .get_params_id = OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS,
+    .set_params_id = OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS,
     .table_ids = { OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS,
                    OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS },
     .fwd = fwd,

@@ -19,24 +19,6 @@ static int init(void *c, const OSSL_PARAM p[])
            && rc_kdigest_start(w, OSSL_FUNC_DIGEST_UPDATE, OSSL_FUNC_DIGEST_FINAL);
 }
 
-static int get_ctx_params(void *c, OSSL_PARAM p[])
-{
-    struct rc_actx *w = c;
-
-    return rc_actx_usable(w)
-           && ((OSSL_FUNC_digest_get_ctx_params_fn *)rc_alg_fn(
-                  w->alg, OSSL_FUNC_DIGEST_GET_CTX_PARAMS))(w->inner, p);
-}
-
-static int set_ctx_params(void *c, const OSSL_PARAM p[])
-{
-    struct rc_actx *w = c;
-
-    return rc_actx_usable(w)
-           && ((OSSL_FUNC_digest_set_ctx_params_fn *)rc_alg_fn(
-                  w->alg, OSSL_FUNC_DIGEST_SET_CTX_PARAMS))(w->inner, p);
-}
-
 #ifdef OSSL_FUNC_DIGEST_COPYCTX /* OpenSSL 3.5 */
 /*
  * EVP_MD_CTX_copy_ex into a context of the same digest. It cannot fail, and
@@ -89,8 +71,8 @@ static const struct rc_fwd fwd[] = {
     { OSSL_FUNC_DIGEST_FINAL, (rc_fn)rc_kdigest_final },
     { OSSL_FUNC_DIGEST_FREECTX, (rc_fn)rc_actx_free_fwd },
     { OSSL_FUNC_DIGEST_DUPCTX, (rc_fn)rc_actx_dup_fwd },
-    { OSSL_FUNC_DIGEST_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
-    { OSSL_FUNC_DIGEST_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+    { OSSL_FUNC_DIGEST_GET_CTX_PARAMS, (rc_fn)rc_actx_get_params_fwd },
+    { OSSL_FUNC_DIGEST_SET_CTX_PARAMS, (rc_fn)rc_actx_set_params_fwd },
 #ifdef OSSL_FUNC_DIGEST_COPYCTX
     { OSSL_FUNC_DIGEST_COPYCTX, (rc_fn)copyctx },
 #endif
@@ -110,6 +92,8 @@ const struct rc_opdesc rc_op_digest = {
     .ctor_id = OSSL_FUNC_DIGEST_NEWCTX,
     .free_id = OSSL_FUNC_DIGEST_FREECTX,
     .dup_id = OSSL_FUNC_DIGEST_DUPCTX,
+    .get_params_id = OSSL_FUNC_DIGEST_GET_CTX_PARAMS,
+    .set_params_id = OSSL_FUNC_DIGEST_SET_CTX_PARAMS,
     .table_ids = { OSSL_FUNC_DIGEST_GETTABLE_CTX_PARAMS, OSSL_FUNC_DIGEST_SETTABLE_CTX_PARAMS },
     .fwd = fwd,
     .pass = pass,

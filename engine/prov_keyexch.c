@@ -6,11 +6,7 @@
 
 static int init(void *c, void *key, const OSSL_PARAM p[])
 {
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, init, INIT)(w->inner, key, p);
+    return rc_actx_key_init(c, OSSL_FUNC_KEYEXCH_INIT, key, p);
 }
 
 static int set_peer(void *c, void *peer)
@@ -20,24 +16,6 @@ static int set_peer(void *c, void *peer)
     if (!rc_actx_usable(w))
         return 0;
     return INNER(w, set_peer, SET_PEER)(w->inner, peer);
-}
-
-static int get_ctx_params(void *c, OSSL_PARAM p[])
-{
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
-}
-
-static int set_ctx_params(void *c, const OSSL_PARAM p[])
-{
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, set_ctx_params, SET_CTX_PARAMS)(w->inner, p);
 }
 
 static int exec_derive(struct rc_op *op)
@@ -79,8 +57,8 @@ static const struct rc_fwd fwd[] = {
     { OSSL_FUNC_KEYEXCH_SET_PEER, (rc_fn)set_peer },
     { OSSL_FUNC_KEYEXCH_FREECTX, (rc_fn)rc_actx_free_fwd },
     { OSSL_FUNC_KEYEXCH_DUPCTX, (rc_fn)rc_actx_dup_fwd },
-    { OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
-    { OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
+    { OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS, (rc_fn)rc_actx_get_params_fwd },
+    { OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS, (rc_fn)rc_actx_set_params_fwd },
 #ifdef OSSL_FUNC_KEYEXCH_DERIVE_SKEY
     { OSSL_FUNC_KEYEXCH_DERIVE_SKEY, (rc_fn)derive_skey },
 #endif
@@ -93,6 +71,8 @@ const struct rc_opdesc rc_op_keyexch = {
     .ctor_id = OSSL_FUNC_KEYEXCH_NEWCTX,
     .free_id = OSSL_FUNC_KEYEXCH_FREECTX,
     .dup_id = OSSL_FUNC_KEYEXCH_DUPCTX,
+    .get_params_id = OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS,
+    .set_params_id = OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS,
     .table_ids = { OSSL_FUNC_KEYEXCH_GETTABLE_CTX_PARAMS, OSSL_FUNC_KEYEXCH_SETTABLE_CTX_PARAMS },
     .fwd = fwd,
 };

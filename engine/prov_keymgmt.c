@@ -1,5 +1,6 @@
 /*
- * Key generation (X25519, the ephemeral key of every TLS 1.3 handshake) goes
+ * Key generation (X25519, the ephemeral key of every TLS 1.3 handshake; on
+ * OpenSSL 3.5+ ML-KEM and its hybrids, the TLS client's key share) goes
  * through the runtime. Only the generation context is wrapped: keys are the
  * default provider's own, so every other key management function, and the
  * encoders and decoders, are the default provider's unchanged. A generation
@@ -51,11 +52,17 @@ static void *gen(void *c, OSSL_CALLBACK *cb, void *cbarg)
 
     /*
      * The progress callback cannot run on another thread; the algorithms
-     * wrapped here (X25519) never call it.
+     * wrapped here (X25519, ML-KEM and its hybrids) never call it.
      */
     (void)cb;
     (void)cbarg;
-    return rc_actx_run(w, &op, true, NULL) ? op.made : NULL;
+    /*
+     * Only a key pair costs anything: the empty key libssl makes from a
+     * group's domain parameters to receive each peer's key share
+     * (EVP_PKEY_paramgen, every TLS 1.3 handshake) stays on the caller.
+     */
+    return rc_actx_run(w, &op, (w->selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0, NULL) ? op.made
+                                                                                         : NULL;
 }
 
 static const struct rc_fwd fwd[] = {

@@ -1,8 +1,9 @@
 /*
- * Signatures: RSA, ECDSA and Ed25519 signing goes through the runtime, in
- * every form OpenSSL has: streamed (digest_sign_final), one-shot (sign,
- * digest_sign) and, since OpenSSL 3.4, the message API (sign_message_final,
- * of the RSA-SHA2-* and ECDSA-SHA2-* algorithms).
+ * Signatures: RSA, ECDSA and Ed25519 signing, and on OpenSSL 3.5+ ML-DSA and
+ * SLH-DSA signing, goes through the runtime, in every form OpenSSL has:
+ * streamed (digest_sign_final), one-shot (sign, digest_sign) and, since
+ * OpenSSL 3.4, the message API (sign_message_final of the RSA-SHA2-* and
+ * ECDSA-SHA2-* algorithms; sign_message_init then sign for ML-DSA and SLH-DSA).
  */
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -211,15 +212,6 @@ static int verify_message_final(void *c)
 }
 #endif
 
-static int get_ctx_params(void *c, OSSL_PARAM p[])
-{
-    struct rc_actx *w = c;
-
-    if (!rc_actx_usable(w))
-        return 0;
-    return INNER(w, get_ctx_params, GET_CTX_PARAMS)(w->inner, p);
-}
-
 static int set_ctx_params(void *c, const OSSL_PARAM p[])
 {
     struct rc_actx *w = c;
@@ -250,8 +242,11 @@ static int set_ctx_md_params(void *c, const OSSL_PARAM p[])
 
 enum { SIGN, DIGEST_SIGN_FINAL, DIGEST_SIGN, SIGN_MESSAGE_FINAL };
 
-/* No signature of the wrapped algorithms is longer (RSA-16384); the request holds no more. */
-#define MAX_SIG 2048
+/*
+ * No signature of the wrapped algorithms is longer (SLH-DSA-*-256f: 49856
+ * bytes); the request holds no more, whatever room the caller says it has.
+ */
+#define MAX_SIG 65536
 
 static _Atomic int corrupt_next;
 
@@ -396,7 +391,7 @@ static const struct rc_fwd fwd[] = {
     { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (rc_fn)digest_verify },
     { OSSL_FUNC_SIGNATURE_FREECTX, (rc_fn)rc_actx_free_fwd },
     { OSSL_FUNC_SIGNATURE_DUPCTX, (rc_fn)rc_actx_dup_fwd },
-    { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (rc_fn)get_ctx_params },
+    { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (rc_fn)rc_actx_get_params_fwd },
     { OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (rc_fn)set_ctx_params },
     { OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS, (rc_fn)get_ctx_md_params },
     { OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS, (rc_fn)set_ctx_md_params },
@@ -424,6 +419,7 @@ const struct rc_opdesc rc_op_signature = {
     .ctor_id = OSSL_FUNC_SIGNATURE_NEWCTX,
     .free_id = OSSL_FUNC_SIGNATURE_FREECTX,
     .dup_id = OSSL_FUNC_SIGNATURE_DUPCTX,
+    .get_params_id = OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,
     .table_ids = { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
                    OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS,
                    OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS },

@@ -23,6 +23,7 @@ struct key {
 
 static const char *const backends[] = { "auto", "worker", "inline", "afalg", NULL };
 static const char *const booleans[] = { "0", "1", NULL };
+static const char *const placements[] = { "adaptive", "offload", NULL }; /* enum rc_placement */
 
 static const struct key keys[] = {
     { "backend", "RINGCRYPT_BACKEND", KEY_CHOICE, 0, 0, backends,
@@ -41,6 +42,8 @@ static const struct key keys[] = {
       offsetof(struct rc_config, kernel_sockets) },
     { "force_eventfd", "RINGCRYPT_FORCE_EVENTFD", KEY_CHOICE, 0, 0, booleans,
       offsetof(struct rc_config, force_eventfd) },
+    { "placement", "RINGCRYPT_PLACEMENT", KEY_CHOICE, 0, 0, placements,
+      offsetof(struct rc_config, placement) },
     { "stats", "RINGCRYPT_STATS", KEY_PATH, 0, 0, NULL,
       offsetof(struct rc_config, stats_path) },
 };

@@ -42,6 +42,7 @@ struct rc_config {
     unsigned int spin_us;           /* busy-poll budget before sleeping, where a CPU is free */
     unsigned int kernel_sockets;    /* AF_ALG sockets per core or worker */
     unsigned int force_eventfd;
+    unsigned int placement;         /* enum rc_placement (placement.h) */
     char stats_path[4096];
 };
 

@@ -274,13 +274,18 @@ static int reap(struct rc_core *core)
         io_uring_cq_advance(&core->ring, n);
         for (unsigned int i = 0; i < n; i++) {
             struct rc_event *ev = (struct rc_event *)(uintptr_t)batch[i].user_data;
+            bool internal;
 
             if (ev == NULL || batch[i].user_data == LIBURING_UDATA_TIMEOUT)
                 continue;
-            if (core->destroying && !internal_event(ev))
+            internal = internal_event(ev);
+            if (core->destroying && !internal)
                 continue;
+            core->app_events += !internal;
+            core->batch_left = n - i - 1;
             rc_event_fn(ev)(ev, batch[i].res, batch[i].flags);
         }
+        core->batch_left = 0;
         total += (int)n;
     }
     return total;

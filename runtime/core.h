@@ -37,6 +37,10 @@ struct rc_core {
     /* The time at the start of this turn: deadlines of the turn's offloads count from it. */
     uint64_t turn_ns;
 
+    /* What placement (placement.c) reads as the loop's other work: */
+    uint64_t app_events;     /* the application's completions handled so far */
+    unsigned int batch_left; /* completions reaped in this batch, not yet handled */
+
     struct rc_kpool *kpool; /* its kernel sockets, made on first use */
 
     int wake_fd; /* rc_core_fd, made on first use: registered with the ring; -1 until then */

@@ -7,6 +7,7 @@
 #include "backend_worker.h"
 #include "clock.h"
 #include "core.h"
+#include "placement.h"
 #include "runtime.h"
 #include "stats.h"
 #include "waiter.h"
@@ -187,6 +188,9 @@ int rc_offload(struct rc_req *req)
     if (rc_core_current() == NULL && rc_kernel_takes(req)
         && rc_kernel_run_here(req, rc_runtime_config()->timeout_ms, &rc) == 0)
         return ran_here(req, rc);
+    /* A kernel form is the offload itself: placement weighs only what a worker would run. */
+    if (!rc_kernel_takes(req) && rc_place_here(rc_core_current()))
+        return run_inline(req);
     wctx = ASYNC_get_wait_ctx(job);
     req->mode = choose_mode(wctx, rc_core_current());
     w = rc_waiter_bind(wctx, req->mode == RC_MODE_FD);
@@ -218,6 +222,7 @@ int rc_offload(struct rc_req *req)
         pause_job(req);
     }
     if (rc == 0) {
+        rc_place_sent(req);
         /*
          * Paused even when the answer is already in (a worker can beat this
          * thread here): its wake — callback or eventfd write — is for this
@@ -227,6 +232,7 @@ int rc_offload(struct rc_req *req)
         do
             pause_job(req);
         while (!is_done(req));
+        rc_place_back(req, req->mode == RC_MODE_CORE ? req->core : NULL);
     } else if (!is_done(req)) {
         rc_req_finish(req, rc, RC_FINISH_QUIET);
     }
@@ -246,10 +252,12 @@ void rc_offload_abandon(struct rc_req *req)
     if (req->mode == RC_MODE_CORE && !is_done(req) && req->fork_gen == rc_fork_gen &&
         (req->phase == RC_PHASE_BLOCKED || req->phase == RC_PHASE_HANDED))
         rc_core_unblock(req);
+    rc_place_back(req, NULL);
     rc_req_put(req);
 }
 
 void rc_offload_forget_after_fork(void)
 {
     atomic_store(&detached_inflight, 0);
+    rc_place_forget_after_fork();
 }

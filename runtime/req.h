@@ -76,6 +76,8 @@ struct rc_req {
     struct rc_core *core;
     struct rc_waiter *waiter;
     unsigned int fork_gen; /* the process it was offloaded in (see rc_fork_gen) */
+    void *placed_by;       /* the sending thread's placement state, until its job is back */
+    uint64_t placed_events; /* core mode: its core's app_events when it was sent */
     uint64_t deadline_ns;
 
     max_align_t ctx[];

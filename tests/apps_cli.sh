@@ -2,8 +2,9 @@
 # The applications' command lines: --help prints the usage to stdout and exits
 # 0, --version prints "NAME VERSION" (the header's RINGCRYPT_VERSION_STRING)
 # and exits 0, for ringcrypt-echo, ringcrypt-load and ringcrypt-bench; each
-# bad option or value (unknown, missing, out of range, --cert without --key)
-# exits 2 with the option named on stderr before the usage. ringcrypt-load
+# bad option or value (unknown, missing, out of range, --cert without --key,
+# a TLS group or key type this OpenSSL lacks) exits 2 with the option named on
+# stderr before the usage. ringcrypt-load
 # against a port nothing listens on stops long before its --duration, says
 # "connection refused", exits 1 and still prints its JSON report.
 # Installed as $b/tests/apps_cli; exit 0 pass, 1 fail (liburing's codes).
@@ -76,6 +77,20 @@ bad ringcrypt-echo '--max-conns 0' '--max-conns 0: not a whole number'
 bad ringcrypt-echo '--backend gpu' '--backend gpu: '
 bad ringcrypt-echo '--workers 0' '--workers 0: '
 bad ringcrypt-echo '--threads' '--threads: needs a value'
+bad ringcrypt-echo '--groups X25519:NOPE' '--groups X25519:NOPE: OpenSSL'
+
+# Key types by what the running OpenSSL has (its library's version, as `openssl version` says):
+# ML-DSA from 3.5 on, SLH-DSA too but with no TLS signature scheme for it.
+ossl=$(openssl version | sed -n 's/.*Library: OpenSSL \([0-9.]*\).*/\1/p')
+[ -n "$ossl" ] || fail "no library version in: $(openssl version)"
+if [ "$(printf '%s\n' 3.5 "$ossl" | sort -V | head -n 1)" != 3.5 ]; then
+    bad ringcrypt-echo '--key-type mldsa65' "--key-type mldsa65: OpenSSL $ossl has no ML-DSA"
+else
+    run ringcrypt-echo --key-type mldsa65 --groups X25519MLKEM768 --help
+    [ "$rc" -eq 0 ] || fail "--key-type mldsa65 --groups X25519MLKEM768 --help: exit $rc: $err"
+    bad ringcrypt-echo '--key-type slhdsa-sha2-128f' \
+        "--key-type slhdsa-sha2-128f: OpenSSL $ossl has no TLS signature scheme for SLH-DSA"
+fi
 
 bad ringcrypt-load '' '--port: is required'
 bad ringcrypt-load '--port 0' '--port 0: not a whole number from 1 to 65535'
@@ -88,6 +103,7 @@ bad ringcrypt-load '--port 1 --connections 0' '--connections 0: handshake mode n
 bad ringcrypt-load '--port 1 --mode mixed --connections 0 --echo-conns 0' '--connections: mixed mode needs'
 bad ringcrypt-load '--port 1 --echo 3' '--echo: unknown or ambiguous option'
 bad ringcrypt-load '--port' '--port: needs a value'
+bad ringcrypt-load '--port 1 --groups NOPE' '--groups NOPE: OpenSSL'
 
 bad ringcrypt-bench '--repeat 1' '--op: give either --op or --alg'
 bad ringcrypt-bench '--op null --alg rsa2048' '--alg: give either --op or --alg'

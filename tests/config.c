@@ -278,7 +278,7 @@ static int config_set_errors(void)
     CHECK(names(rc_last_error(), "wrokers"), "\"%s\"", rc_last_error());
     /* The keys it could have meant, from the table that reads them, not a copy. */
     CHECK(strstr(rc_last_error(), "(known: backend workers timeout_ms max_inflight "
-                                  "min_offload_bytes spin_us kernel_sockets force_eventfd stats)"),
+                                  "min_offload_bytes spin_us kernel_sockets force_eventfd placement stats)"),
           "\"%s\"", rc_last_error());
     /* Keys are the short names; the variable's name is not a key. */
     CHECK_EQ(rc_config_set("RINGCRYPT_WORKERS", "2"), -EINVAL);

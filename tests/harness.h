@@ -52,10 +52,23 @@ struct scenario {
 int t_main(int argc, char **argv, const struct scenario *scenarios);
 
 /*
+ * The index of the scenario named name, or -1: for a test whose scenarios
+ * share one run function, to find the case it runs.
+ */
+int t_scenario_index(const struct scenario *scenarios, const char *name);
+
+/*
  * t_main for the AF_ALG suite (build/vm-tests/), which runs only where the
  * kernel has AF_ALG (the VM of tools/vm): without it, a failure, not a skip.
  */
 int t_main_afalg(int argc, char **argv, const struct scenario *scenarios);
+
+/*
+ * t_main for the post-quantum suites: where the running release's default
+ * provider has no ML-KEM (before OpenSSL 3.5), or the suite was built with
+ * older headers and so without scenarios, says so in one line and skips.
+ */
+int t_main_pq(int argc, char **argv, const struct scenario *scenarios);
 
 /* ---- work to offload ---------------------------------------------------- */
 
@@ -214,6 +227,16 @@ const char *t_wycheproof_dir(void);
 
 /* Prints and clears this thread's OpenSSL error queue (after a failure). */
 void t_print_errors(const char *what);
+
+/*
+ * Empties this thread's error queue; true if the runtime raised anything
+ * (ringcrypt's library, save a tag mismatch, which is the cryptography saying
+ * no). Prints the runtime's errors, and with print every error.
+ */
+bool t_drain_errors(bool print);
+
+/* Whether t_provider_libctx loads ringcrypt (RC_TEST_PROVIDER unset or "ringcrypt"). */
+bool t_provider_is_ours(void);
 
 /* Open file descriptors of this process. */
 int t_count_fds(void);

@@ -607,3 +607,46 @@ bool json_hex_fields(const struct json *obj, const char *const *names, size_t n,
     }
     return true;
 }
+
+bool json_hex_field(const struct json *obj, const char *key, struct json_bytes *b)
+{
+    b->p = json_hex(json_get(obj, key), &b->n);
+    return b->p != NULL;
+}
+
+bool json_bytes_eq(const unsigned char *a, size_t n, const struct json_bytes *b)
+{
+    return n == b->n && memcmp(a, b->p, n) == 0;
+}
+
+const char *const json_result_names[JSON_NRESULTS] = { "valid", "invalid", "acceptable" };
+
+int json_result_of(const struct json *t)
+{
+    const char *s = json_str(json_get(t, "result"));
+
+    for (int i = 0; s != NULL && i < JSON_NRESULTS; i++)
+        if (strcmp(s, json_result_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+struct json *json_load_vectors(const char *dir, const char *name, char *err, size_t errsize)
+{
+    char path[4400];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return json_load(path, err, errsize);
+}
+
+bool json_tests_counted(const struct json *root, size_t *n, long *header)
+{
+    const struct json *groups = json_get(root, "testGroups");
+
+    *n = 0;
+    *header = -1;
+    for (size_t i = 0; i < json_count(groups); i++)
+        *n += json_count(json_get(json_at(groups, i), "tests"));
+    return json_int(json_get(root, "numberOfTests"), header) && *header > 0
+           && (size_t)*header == *n;
+}

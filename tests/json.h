@@ -73,4 +73,29 @@ bool json_hex_fields(const struct json *obj, const char *const *names, size_t n,
                      struct json_bytes *f);
 void json_free_fields(struct json_bytes *f, size_t n);
 
+/* Decodes obj's hex member key into b: false (b->p NULL) if it is not such a string. */
+bool json_hex_field(const struct json *obj, const char *key, struct json_bytes *b);
+
+/* Whether a[0..n) is b, byte for byte. */
+bool json_bytes_eq(const unsigned char *a, size_t n, const struct json_bytes *b);
+
+/* ---- Wycheproof's files -------------------------------------------------- */
+
+/* A vector's "result". */
+enum json_result { JSON_VALID, JSON_INVALID, JSON_ACCEPTABLE, JSON_NRESULTS };
+
+extern const char *const json_result_names[JSON_NRESULTS];
+
+/* Vector t's result; -1 if it has none of those. */
+int json_result_of(const struct json *t);
+
+/* Loads dir/name; errors as json_load. */
+struct json *json_load_vectors(const char *dir, const char *name, char *err, size_t errsize);
+
+/*
+ * Counts the tests of root's testGroups into *n: true if the header's
+ * numberOfTests says as many (and some).
+ */
+bool json_tests_counted(const struct json *root, size_t *n, long *header);
+
 #endif

@@ -297,7 +297,7 @@ static int cnf_unknown_key(void)
                          "wokers: unknown ringcrypt setting (known: backend workers"),
           "a misspelt key");
     CHECK(refused_saying("workers = 2\nworkers.x = 2\n", "workers.x: unknown"), "a dotted key");
-    CHECK(refused_saying("kernel_sockets = 8\nwokers = 2\n", "kernel_sockets force_eventfd stats)"),
+    CHECK(refused_saying("kernel_sockets = 8\nwokers = 2\n", "kernel_sockets force_eventfd placement stats)"),
           "the message lists every key");
     CHECK(loads_with("soft_load = 0\nworkers = 2\n", &info), "OpenSSL's keys with ours");
     CHECK_EQ(info.workers, 2);

@@ -275,7 +275,8 @@ static int reserved_zeroed(void)
  * machine is.
  */
 static const uint64_t report_want[NCOUNTERS] = { 10, 10, 14, 14, 13, 1, 4, 3, 1, 3 };
-static const char *const report_env[] = { "RINGCRYPT_MAX_INFLIGHT=2", NULL };
+static const char *const report_env[] = { "RINGCRYPT_MAX_INFLIGHT=2", "RINGCRYPT_PLACEMENT=offload",
+                                           NULL };
 
 static void report_workload(void)
 {

@@ -11,9 +11,10 @@
  * algorithms, it proves that the server's handshake really pauses
  * (SSL_ERROR_WANT_ASYNC) and resumes on the mode's signal with
  * ASYNC_STATUS_OK, that its signature and, where ringcrypt wraps the group
- * agreed on, its key generation and key exchange went through the runtime
- * (OpenSSL 3.5+ agrees on X25519MLKEM768 for TLS 1.3, which it does not:
- * TLS 1.3 runs again with X25519 pinned), that both sides agree on the
+ * agreed on, its key generation and key exchange went through the runtime,
+ * exactly as many offloads as tls_key_exchange_offloads says (OpenSSL 3.5+
+ * agrees on X25519MLKEM768 for TLS 1.3: TLS 1.3 runs again with X25519
+ * pinned, so that X25519 is checked on every release), that both sides agree on the
  * version and suite asked for and the client accepts the certificate, and
  * that 64 KiB of application data echoed by the server in full 16 KiB
  * records comes back byte for byte, with the records' AEAD seal and open
@@ -38,17 +39,14 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "cert.h"
 #include "clock.h"
 #include "harness.h"
+#include "tls_conn.h"
+#include "tls_world.h"
 
-/* The name apps/cert.c puts in its certificates; the client checks it. */
-#define HOST "localhost"
 #define MSG_BYTES (64 * 1024)
 #define RECORD_BYTES SSL3_RT_MAX_PLAIN_LENGTH /* one full record per server SSL_read */
 #define PAIR_BYTES (128 * 1024)               /* a whole 64 KiB flight fits in the pair */
@@ -101,37 +99,12 @@ struct tls_case {
     const char *groups;        /* both ends' groups; NULL: the release's defaults */
 };
 
-/* ---- keys, certificates, contexts --------------------------------------- */
-
-struct world {
-    OSSL_LIB_CTX *slib; /* ringcrypt only */
-    OSSL_LIB_CTX *clib; /* the default provider only */
-    EVP_PKEY *key;
-    X509 *cert;
-    SSL_CTX *sctx, *cctx;
-};
-
-/* The client's own copy, decoded in its library context. */
-static X509 *copy_cert(OSSL_LIB_CTX *lib, X509 *cert)
-{
-    unsigned char *der = NULL;
-    const unsigned char *p;
-    X509 *copy = X509_new_ex(lib, NULL);
-    int len = i2d_X509(cert, &der);
-
-    p = der;
-    if (copy != NULL && (len <= 0 || d2i_X509(&copy, &p, len) == NULL)) {
-        X509_free(copy);
-        copy = NULL;
-    }
-    OPENSSL_free(der);
-    return copy;
-}
+/* ---- contexts ------------------------------------------------------------ */
 
 static int wake_on_core(SSL *ssl, void *arg);
 static int wake_from_worker(SSL *ssl, void *arg);
 
-static SSL_CTX *server_ctx(const struct world *w, enum t_mode mode)
+static SSL_CTX *server_ctx(const struct tls_world *w, enum t_mode mode)
 {
     static SSL_async_callback_fn const wake[] = {
         [T_CORE] = wake_on_core, [T_CALLBACK] = wake_from_worker, [T_FD] = NULL,
@@ -152,45 +125,24 @@ static SSL_CTX *server_ctx(const struct world *w, enum t_mode mode)
     return ctx;
 }
 
-static SSL_CTX *client_ctx(const struct world *w, const struct proto *p, enum cert_kind kind)
+static SSL_CTX *client_ctx(const struct tls_world *w, const struct proto *p, enum cert_kind kind)
 {
-    SSL_CTX *ctx = SSL_CTX_new_ex(w->clib, NULL, TLS_client_method());
-    X509 *trusted = copy_cert(w->clib, w->cert);
+    SSL_CTX *ctx = tls_world_client_ctx(w);
 
-    if (ctx == NULL || trusted == NULL
-        || !X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), trusted)
-        || !SSL_CTX_set_min_proto_version(ctx, p->version)
-        || !SSL_CTX_set_max_proto_version(ctx, p->version) || !p->set_suite(ctx, p->suite[kind])) {
+    if (ctx != NULL
+        && (!SSL_CTX_set_min_proto_version(ctx, p->version)
+            || !SSL_CTX_set_max_proto_version(ctx, p->version)
+            || !p->set_suite(ctx, p->suite[kind]))) {
         SSL_CTX_free(ctx);
         ctx = NULL;
-        goto out;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-out:
-    X509_free(trusted);
     return ctx;
 }
 
-static void world_fini(struct world *w)
+static int world_init(struct tls_world *w, const struct tls_case *tc)
 {
-    SSL_CTX_free(w->sctx);
-    SSL_CTX_free(w->cctx);
-    X509_free(w->cert);
-    EVP_PKEY_free(w->key);
-    t_provider_free(w->slib);
-    t_provider_free(w->clib);
-    memset(w, 0, sizeof(*w));
-}
-
-static int world_init(struct world *w, const struct tls_case *tc)
-{
-    memset(w, 0, sizeof(*w));
-    w->slib = t_provider_libctx();
-    w->clib = t_reference_libctx();
-    if (w->slib == NULL || w->clib == NULL)
-        goto fail;
-    if (cert_make_self_signed(w->slib, tc->cert == CERT_RSA ? "rsa" : "ec", &w->key, &w->cert) != 0)
-        goto fail;
+    if (tls_world_init(w, cert_names[tc->cert]) != 0)
+        return -1;
     w->sctx = server_ctx(w, tc->mode);
     w->cctx = client_ctx(w, tc->proto, tc->cert);
     if (w->sctx != NULL && w->cctx != NULL
@@ -198,9 +150,8 @@ static int world_init(struct world *w, const struct tls_case *tc)
             || (SSL_CTX_set1_groups_list(w->sctx, tc->groups)
                 && SSL_CTX_set1_groups_list(w->cctx, tc->groups))))
         return 0;
-fail:
     t_print_errors("set-up");
-    world_fini(w);
+    tls_world_fini(w);
     return -1;
 }
 
@@ -284,31 +235,10 @@ struct client {
     struct failure fail;
 };
 
-/*
- * What the server agreed on, by the names of the release: OpenSSL 3.2+ names
- * the group, 3.5+ the signature scheme (IANA's); before, their NIDs do.
- */
+/* What the server agreed on, by the names of the release (apps/tls_conn.c). */
 static void note_negotiated(struct server *s)
 {
-    const char *group, *sigalg = NULL;
-    int type = NID_undef, md = NID_undef;
-
-#if OPENSSL_VERSION_NUMBER >= 0x30200000L
-    group = SSL_get0_group_name(s->ssl);
-#else
-    group = SSL_group_to_name(s->ssl, SSL_get_negotiated_group(s->ssl));
-#endif
-#ifdef SSL_get0_signature_name
-    SSL_get0_signature_name(s->ssl, &sigalg);
-#endif
-    snprintf(s->group, sizeof(s->group), "%s", group != NULL ? group : "none");
-    if (sigalg != NULL) {
-        snprintf(s->sigalg, sizeof(s->sigalg), "%s", sigalg);
-    } else if (SSL_get_signature_type_nid(s->ssl, &type) && SSL_get_signature_nid(s->ssl, &md)) {
-        snprintf(s->sigalg, sizeof(s->sigalg), "%s+%s", OBJ_nid2sn(type), OBJ_nid2sn(md));
-    } else {
-        snprintf(s->sigalg, sizeof(s->sigalg), "none");
-    }
+    tls_conn_names(s->ssl, false, s->group, sizeof(s->group), s->sigalg, sizeof(s->sigalg));
 }
 
 /* Success advances the server's phase; the handshake's end opens the data phase. */
@@ -544,40 +474,23 @@ static void server_fini(struct server *s)
     pthread_cond_destroy(&s->cond);
 }
 
-static const unsigned char *message(void)
-{
-    static unsigned char msg[MSG_BYTES];
-
-    for (size_t i = 0; i < sizeof(msg); i++)
-        msg[i] = (unsigned char)((i * 2654435761u) >> 13);
-    return msg;
-}
+/* What the client sends (filled in main). */
+static unsigned char message[MSG_BYTES];
 
 /* Two SSLs joined by a BIO pair; the server's async callback gets s as its argument. */
-static int connect_ends(const struct world *w, struct server *s, struct client *c)
+static int connect_ends(const struct tls_world *w, struct server *s, struct client *c)
 {
-    BIO *sb = NULL, *cb = NULL;
-
     memset(c, 0, sizeof(*c));
-    c->msg = message();
-    s->ssl = SSL_new(w->sctx);
-    c->ssl = SSL_new(w->cctx);
-    if (s->ssl == NULL || c->ssl == NULL || !BIO_new_bio_pair(&sb, PAIR_BYTES, &cb, PAIR_BYTES)
-        || !SSL_set_async_callback_arg(s->ssl, s)
-        /* SSL_set1_host, which OpenSSL 4.0 deprecates, did just this. */
-        || !X509_VERIFY_PARAM_set1_host(SSL_get0_param(c->ssl), HOST, 0)) {
+    c->msg = message;
+    if (tls_world_connect(w, PAIR_BYTES, &s->ssl, &c->ssl) != 0)
+        return -1;
+    if (!SSL_set_async_callback_arg(s->ssl, s)) {
         t_print_errors("connect");
-        BIO_free(sb);
-        BIO_free(cb);
         SSL_free(s->ssl);
         SSL_free(c->ssl);
         s->ssl = c->ssl = NULL;
         return -1;
     }
-    SSL_set_bio(s->ssl, sb, sb);
-    SSL_set_bio(c->ssl, cb, cb);
-    SSL_set_accept_state(s->ssl);
-    SSL_set_connect_state(c->ssl);
     return 0;
 }
 
@@ -762,37 +675,10 @@ static void drop_holds(struct rc_stats *d, int n)
     d->callbacks -= (uint64_t)n;
 }
 
-/*
- * What the server's handshake offloads at least besides its signature, by the
- * group it agreed on: ringcrypt wraps X25519's key generation and exchange,
- * and ECDH but not EC key generation (engine/algs.c); the groups it does not
- * wrap (X25519MLKEM768, which OpenSSL 3.5 puts first, X448, FFDHE) run on
- * the default provider, and only the signature is offloaded. (A TLS 1.3
- * server makes the client's share from the group's parameters, generated
- * through the same key generation: one more with X25519.)
- */
-static const struct key_exchange {
-    const char *group;       /* as the release names it, in any case */
-    int offloads;
-    const char *what;
-} key_exchanges[] = {
-    { "x25519", 2, "key share, exchange" },
-    { "secp256r1", 1, "exchange" },
-    { "secp384r1", 1, "exchange" },
-    { "secp521r1", 1, "exchange" },
-};
-
-/* The server's offloads in a handshake that agreed on group, and what they are. */
+/* The server's offloads in a handshake that agreed on group: its key exchange's, its signature. */
 static int handshake_offloads(const char *group, const char **what)
 {
-    for (size_t i = 0; i < N_OF(key_exchanges); i++) {
-        if (strcasecmp(group, key_exchanges[i].group) == 0) {
-            *what = key_exchanges[i].what;
-            return key_exchanges[i].offloads + 1;
-        }
-    }
-    *what = "key exchange not wrapped";
-    return 1;
+    return tls_key_exchange_offloads(group, what) + 1;
 }
 
 /*
@@ -817,7 +703,7 @@ static void check_offloads(const struct tls_case *tc, const struct server *s,
     printf("  %s: group %s, signature %s; the handshake offloaded %llu (%s; signature),"
            " the data %llu records\n", tc->name, s->group, s->sigalg,
            (unsigned long long)hs.submitted, what, (unsigned long long)data.submitted);
-    CHECK(hs.submitted >= (uint64_t)want, "handshake submitted %llu, %d expected with %s",
+    CHECK(hs.submitted == (uint64_t)want, "handshake submitted %llu, %d expected with %s",
           (unsigned long long)hs.submitted, want, s->group);
     CHECK_EQ(hs.completed, hs.submitted);
     CHECK_EQ(data.submitted, 2 * MSG_BYTES / RECORD_BYTES);
@@ -831,7 +717,7 @@ static void check_offloads(const struct tls_case *tc, const struct server *s,
  * and the data, frees both SSLs; the caller checks the counters once the
  * runtime has stopped.
  */
-static void echo_session(const struct world *w, const struct tls_case *tc, struct server *s,
+static void echo_session(const struct tls_world *w, const struct tls_case *tc, struct server *s,
                          struct client *c, struct rc_stats *before)
 {
     rc_stats_total(before);
@@ -866,7 +752,7 @@ static int run_echo(const struct tls_case *tc)
 {
     struct rc_core *core = NULL;
     struct rc_stats before, after;
-    struct world w;
+    struct tls_world w;
 
     if (world_init(&w, tc) != 0)
         return T_FAIL;
@@ -881,7 +767,7 @@ static int run_echo(const struct tls_case *tc)
     rc_shutdown();
     rc_stats_total(&after);
     check_offloads(tc, &server, &before, &after);
-    world_fini(&w);
+    tls_world_fini(&w);
     return t_failures ? T_FAIL : T_PASS;
 }
 
@@ -927,7 +813,7 @@ static long note_job(BIO *b, int oper, const char *argp, size_t len, int argi, l
  * The server's first offload waits behind the hold when its SSL is freed: its
  * completion necessarily comes late, to a wait ctx that is gone.
  */
-static void abandon_paused(const struct world *w, struct server *s, struct client *c)
+static void abandon_paused(const struct tls_world *w, struct server *s, struct client *c)
 {
     struct pollfd pfd = { .fd = -1, .events = POLLIN };
     struct hold h;
@@ -958,7 +844,7 @@ static int run_abandon(const struct tls_case *tc)
 {
     struct rc_core *core = NULL;
     struct rc_stats before, after, d;
-    struct world w;
+    struct tls_world w;
     int fds;
 
     if (world_init(&w, tc) != 0)
@@ -990,7 +876,7 @@ static int run_abandon(const struct tls_case *tc)
     rc_shutdown();
     rc_stats_total(&after);
     check_offloads(tc, &server, &before, &after);
-    world_fini(&w);
+    tls_world_fini(&w);
     return t_failures ? T_FAIL : T_PASS;
 }
 
@@ -1002,7 +888,7 @@ static void offer_unknown_group(struct server *s, struct client *c)
 
 static void send_http(struct server *s, struct client *c)
 {
-    static const char req[] = "GET / HTTP/1.1\r\nHost: " HOST "\r\n\r\n";
+    static const char req[] = "GET / HTTP/1.1\r\nHost: " TLS_WORLD_HOST "\r\n\r\n";
 
     (void)s;
     c->silent = true;
@@ -1033,7 +919,7 @@ static int run_refused(const struct tls_case *tc)
     const struct refusal *r = tc->refusal;
     struct rc_core *core = NULL;
     struct rc_stats before, d;
-    struct world w;
+    struct tls_world w;
 
     if (world_init(&w, tc) != 0)
         return T_FAIL;
@@ -1077,14 +963,14 @@ out:
 
         printf("  %s: group %s; offloaded %llu with the hold (%s; signature)\n", tc->name,
                server.group, (unsigned long long)d.submitted, what);
-        CHECK(d.submitted >= (uint64_t)want, "submitted %llu, %d expected with %s",
+        CHECK(d.submitted == (uint64_t)want, "submitted %llu, %d expected with %s",
               (unsigned long long)d.submitted, want, server.group);
         CHECK_EQ(d.errors, 1);
     } else {
         CHECK_EQ(server.want_async[0], 0);
         CHECK_EQ(d.submitted, 0);
     }
-    world_fini(&w);
+    tls_world_fini(&w);
     return t_failures ? T_FAIL : T_PASS;
 }
 
@@ -1095,9 +981,9 @@ out:
 static const enum t_mode abandon_modes[] = { T_CORE, T_FD };
 
 /*
- * With the release's groups TLS 1.3 may agree on one ringcrypt does not wrap
- * (OpenSSL 3.5+: X25519MLKEM768): these cases pin X25519, whose key share and
- * exchange it offloads, on every release.
+ * With the release's groups TLS 1.3 agrees on X25519MLKEM768 from OpenSSL 3.5
+ * on: these cases pin X25519, whose key share and exchange ringcrypt
+ * offloads, on every release.
  */
 #define PINNED "X25519"
 
@@ -1174,9 +1060,11 @@ static void build_cases(void)
 
 int main(int argc, char **argv)
 {
+    int i;
+
+    tls_world_message(message, sizeof(message));
     build_cases();
-    for (size_t i = 0; argc > 1 && i < N_CASES; i++)
-        if (strcmp(cases[i].name, argv[1]) == 0)
-            current = &cases[i];
+    i = argc > 1 ? t_scenario_index(scenarios, argv[1]) : -1;
+    current = i >= 0 ? &cases[i] : NULL;
     return t_main(argc, argv, scenarios);
 }

@@ -47,10 +47,6 @@
 
 /* ---- vectors, outcomes, verdicts ----------------------------------------- */
 
-enum result { VALID, INVALID, ACCEPTABLE, NRESULTS };
-
-static const char *const result_names[NRESULTS] = { "valid", "invalid", "acceptable" };
-
 enum outcome {
     ACCEPTED,   /* succeeded with the vector's answer */
     REJECTED,   /* refused */
@@ -109,7 +105,7 @@ struct check {
 };
 
 struct tally {
-    int total[NRESULTS], accepted[NRESULTS], rejected[NRESULTS];
+    int total[JSON_NRESULTS], accepted[JSON_NRESULTS], rejected[JSON_NRESULTS];
     int implicit;            /* of the rejections, implicit ones */
     int deviations;          /* known OpenSSL 3.0 deviations (see below) */
 };
@@ -127,76 +123,20 @@ static void report(struct run *r, const struct json *t, const char *check, const
             comment != NULL ? comment : "", check, why);
 }
 
-/*
- * Whether error e is the runtime's own. The module's library is "ringcrypt";
- * of its reasons, only a tag mismatch (which it raises where the default
- * provider fails without a word) is the cryptography saying no.
- */
-static bool runtime_error(unsigned long e)
-{
-    const char *lib = ERR_lib_error_string(e), *reason = ERR_reason_error_string(e);
-
-    return lib != NULL && strcmp(lib, "ringcrypt") == 0
-           && (reason == NULL || strcmp(reason, "authentication tag mismatch") != 0);
-}
-
-/* Empties the error queue; true if the runtime raised anything. */
-static bool drain_errors(bool print)
-{
-    const char *file, *func, *data;
-    int line, flags;
-    unsigned long e;
-    bool runtime = false;
-    char buf[256];
-
-    while ((e = ERR_get_error_all(&file, &line, &func, &data, &flags)) != 0) {
-        bool ours = runtime_error(e);
-
-        runtime |= ours;
-        if (!print && !ours)
-            continue;
-        ERR_error_string_n(e, buf, sizeof(buf));
-        fprintf(stderr, "    %s%s%s\n", buf, (flags & ERR_TXT_STRING) ? ": " : "",
-                (flags & ERR_TXT_STRING) ? data : "");
-    }
-    return runtime;
-}
-
-static const char *verdict(const struct check *c, enum result res, enum outcome o)
+static const char *verdict(const struct check *c, enum json_result res, enum outcome o)
 {
     if (o == MALFORMED)
         return "malformed vector";
     if (o == WRONG && !c->wrong_rejects)
         return "succeeded with a wrong result";
-    if (res == VALID && o != ACCEPTED)
+    if (res == JSON_VALID && o != ACCEPTED)
         return o == WRONG ? "valid vector gave another result" : "valid vector rejected";
-    if (res == INVALID && o == ACCEPTED)
+    if (res == JSON_INVALID && o == ACCEPTED)
         return "invalid vector accepted";
     return NULL;
 }
 
-static int result_of(const struct json *t)
-{
-    const char *s = json_str(json_get(t, "result"));
-
-    for (int i = 0; s != NULL && i < NRESULTS; i++)
-        if (strcmp(s, result_names[i]) == 0)
-            return i;
-    return -1;
-}
-
 /* ---- reading vectors ------------------------------------------------------ */
-
-static bool hex_field(const struct json *obj, const char *key, struct json_bytes *b)
-{
-    b->p = json_hex(json_get(obj, key), &b->n);
-    return b->p != NULL;
-}
-
-static bool same(const unsigned char *a, size_t n, const struct json_bytes *b)
-{
-    return n == b->n && memcmp(a, b->p, n) == 0;
-}
 
 static EVP_PKEY *der_public(OSSL_LIB_CTX *lib, const struct json_bytes *der)
 {
@@ -216,7 +156,7 @@ static EVP_PKEY *der_member_public(OSSL_LIB_CTX *lib, const struct json *obj, co
     struct json_bytes der;
     EVP_PKEY *pkey;
 
-    if (!hex_field(obj, key, &der))
+    if (!json_hex_field(obj, key, &der))
         return NULL;
     pkey = der_public(lib, &der);
     free(der.p);
@@ -229,7 +169,7 @@ static EVP_PKEY *der_member_private(OSSL_LIB_CTX *lib, const struct json *obj, c
     const unsigned char *p;
     EVP_PKEY *pkey;
 
-    if (!hex_field(obj, key, &der))
+    if (!json_hex_field(obj, key, &der))
         return NULL;
     p = der.p;
     pkey = d2i_AutoPrivateKey_ex(NULL, &p, (long)der.n, lib, NULL);
@@ -263,11 +203,9 @@ out:
 
 static struct json *load_vectors(const char *dir, const char *name)
 {
-    char path[4400], err[512];
-    struct json *root;
+    char err[512];
+    struct json *root = json_load_vectors(dir, name, err, sizeof(err));
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    root = json_load(path, err, sizeof(err));
     CHECK(root != NULL, "%s", err);
     return root;
 }
@@ -359,7 +297,8 @@ static enum outcome sym(struct run *r, const struct group *g, const struct json 
         goto out;
     if (g->aead && enc && (g->tag_len > sizeof(tag) || !get_tag(c, tag, g->tag_len)))
         goto out;
-    o = same(out, (size_t)(n + m), want) && (!g->aead || !enc || same(tag, g->tag_len, &f[S_TAG]))
+    o = json_bytes_eq(out, (size_t)(n + m), want)
+                && (!g->aead || !enc || json_bytes_eq(tag, g->tag_len, &f[S_TAG]))
         ? ACCEPTED : WRONG;
 out:
     free(out);
@@ -401,7 +340,7 @@ static enum outcome hmac_tag(struct run *r, const struct group *g, const struct 
     ctx = EVP_MAC_CTX_new(g->mac);
     if (ctx != NULL && EVP_MAC_init(ctx, f[0].p, f[0].n, p) && EVP_MAC_update(ctx, f[1].p, f[1].n)
         && EVP_MAC_final(ctx, out, &len, sizeof(out)))
-        o = len >= g->tag_len && same(out, g->tag_len, &f[2]) ? ACCEPTED : WRONG;
+        o = len >= g->tag_len && json_bytes_eq(out, g->tag_len, &f[2]) ? ACCEPTED : WRONG;
     EVP_MAC_CTX_free(ctx);
     json_free_fields(f, 3);
     return o;
@@ -432,7 +371,7 @@ static enum outcome hkdf(struct run *r, const struct group *g, const struct json
     ctx = EVP_KDF_CTX_new(g->kdf);
     out = malloc((size_t)size + 1);
     if (ctx != NULL && out != NULL && EVP_KDF_derive(ctx, out, (size_t)size, p) > 0)
-        o = same(out, (size_t)size, &f[3]) ? ACCEPTED : WRONG;
+        o = json_bytes_eq(out, (size_t)size, &f[3]) ? ACCEPTED : WRONG;
 out:
     free(out);
     EVP_KDF_CTX_free(ctx);
@@ -458,7 +397,7 @@ static enum outcome derive(struct run *r, EVP_PKEY *priv, EVP_PKEY *peer, const 
         goto out;
     r->offloadable++;
     if (EVP_PKEY_derive(ctx, out, &len) > 0)
-        o = same(out, len, want) ? ACCEPTED : WRONG;
+        o = json_bytes_eq(out, len, want) ? ACCEPTED : WRONG;
 out:
     free(out);
     EVP_PKEY_CTX_free(ctx);
@@ -579,10 +518,11 @@ static bool expected_signature(struct run *r, const struct group *g, const struc
     bool ok;
 
     if (g->expect == EXPECT_VECTOR)
-        return same(ours->p, ours->n, &f[G_SIG]);
+        return json_bytes_eq(ours->p, ours->n, &f[G_SIG]);
     if (g->expect == EXPECT_NOTHING)
         return true;
-    ok = sign_msg(r->ref, g, g->signer_ref, &f[G_MSG], &ref) && same(ours->p, ours->n, &ref);
+    ok = sign_msg(r->ref, g, g->signer_ref, &f[G_MSG], &ref)
+         && json_bytes_eq(ours->p, ours->n, &ref);
     free(ref.p);
     return ok;
 }
@@ -686,7 +626,7 @@ static enum outcome decrypt(struct run *r, const struct group *g, const struct j
 
     if (!json_hex_fields(t, names, 2, f))
         return MALFORMED;
-    if (json_get(t, "label") != NULL && !hex_field(t, "label", &label)) {
+    if (json_get(t, "label") != NULL && !json_hex_field(t, "label", &label)) {
         o = MALFORMED;
         goto out;
     }
@@ -697,7 +637,7 @@ static enum outcome decrypt(struct run *r, const struct group *g, const struct j
     r->offloadable++;
     if (EVP_PKEY_decrypt(ctx, out, &len, f[1].p, f[1].n) <= 0)
         goto out;
-    if (same(out, len, &f[0]))
+    if (json_bytes_eq(out, len, &f[0]))
         o = ACCEPTED;
     else if (g->padding == RSA_PKCS1_PADDING && params == NULL
              && reference_decrypts_to(r, g, &label, &f[1], out, len))
@@ -1057,11 +997,11 @@ static enum outcome reference_outcome(const struct file_run *fr, const struct gr
     if (fr->s->init(&ref, &rg))
         o = c->fn(&ref, &rg, t);
     group_free(&rg);
-    drain_errors(false);
+    t_drain_errors(false);
     return o;
 }
 
-static void count(struct tally *tl, const struct check *c, enum result res, enum outcome o)
+static void count(struct tally *tl, const struct check *c, enum json_result res, enum outcome o)
 {
     tl->total[res]++;
     if (o == ACCEPTED)
@@ -1075,7 +1015,7 @@ static void run_check(struct file_run *fr, const struct group *g, int ci, const 
 {
     const struct check *c = fr->s->checks[ci];
     struct run *r = fr->r;
-    int res = result_of(t);
+    int res = json_result_of(t);
     const char *why, *known = NULL;
     long id = -1;
     enum outcome o;
@@ -1084,17 +1024,17 @@ static void run_check(struct file_run *fr, const struct group *g, int ci, const 
         report(r, t, c->name, "unknown result");
         return;
     }
-    if (c->signs && (res != VALID || g->signer == NULL))
+    if (c->signs && (res != JSON_VALID || g->signer == NULL))
         return;
     o = c->fn(r, g, t);
-    why = verdict(c, (enum result)res, o);
-    count(&fr->tally[ci], c, (enum result)res, o);
+    why = verdict(c, (enum json_result)res, o);
+    count(&fr->tally[ci], c, (enum json_result)res, o);
     if (why != NULL && json_int(json_get(t, "tcId"), &id))
         known = deviation(r->file, id);
     if (why != NULL && known == NULL)
         report(r, t, c->name, why);
     /* A refusal must come from the cryptography, never from the runtime. */
-    if (drain_errors(why != NULL && known == NULL && r->reports <= MAX_REPORTS))
+    if (t_drain_errors(why != NULL && known == NULL && r->reports <= MAX_REPORTS))
         report(r, t, c->name, "the runtime raised an error");
     if (c->like_reference && reference_outcome(fr, g, c, t) != o)
         report(r, t, c->name, "the default provider comes to another outcome");
@@ -1141,14 +1081,11 @@ static int run_file(void *arg)
 /* The header's count of tests must be what the reader found. */
 static void check_count(const struct suite *s, const struct json *root)
 {
-    const struct json *groups = json_get(root, "testGroups");
-    long want = -1;
-    size_t n = 0;
+    size_t n;
+    long want;
 
-    for (size_t i = 0; i < json_count(groups); i++)
-        n += json_count(json_get(json_at(groups, i), "tests"));
-    CHECK(json_int(json_get(root, "numberOfTests"), &want) && want > 0 && (size_t)want == n,
-          "%s: %zu tests read, header says %ld", s->file, n, want);
+    CHECK(json_tests_counted(root, &n, &want), "%s: %zu tests read, header says %ld", s->file, n,
+          want);
 }
 
 static void print_tallies(const struct file_run *fr, long offloadable, const struct rc_stats *d)
@@ -1164,22 +1101,15 @@ static void print_tallies(const struct file_run *fr, long offloadable, const str
                      t->implicit);
         printf("  %-42s %-7s valid %d/%d, invalid rejected %d/%d%s, acceptable %d"
                " (accepted %d, rejected %d)%s\n",
-               fr->s->file, fr->s->checks[c]->name, t->accepted[VALID], t->total[VALID],
-               t->rejected[INVALID], t->total[INVALID], implicit, t->total[ACCEPTABLE],
-               t->accepted[ACCEPTABLE], t->rejected[ACCEPTABLE], known);
+               fr->s->file, fr->s->checks[c]->name, t->accepted[JSON_VALID],
+               t->total[JSON_VALID], t->rejected[JSON_INVALID], t->total[JSON_INVALID], implicit,
+               t->total[JSON_ACCEPTABLE], t->accepted[JSON_ACCEPTABLE],
+               t->rejected[JSON_ACCEPTABLE], known);
     }
     printf("  %-42s offloadable calls %ld, submitted %llu, completed %llu, by the kernel %llu\n",
            fr->s->file, offloadable, (unsigned long long)d->submitted,
            (unsigned long long)d->completed, (unsigned long long)d->kernel_ops);
     fflush(stdout);
-}
-
-/* With RC_TEST_PROVIDER=default nothing is offloaded: the counts say nothing then. */
-static bool provider_is_ours(void)
-{
-    const char *which = getenv("RC_TEST_PROVIDER");
-
-    return which == NULL || which[0] == '\0' || strcmp(which, "ringcrypt") == 0;
 }
 
 static void check_offloads(const struct run *r, int mode, const char *file, long offloadable,
@@ -1226,7 +1156,7 @@ static void run_suite(struct run *r, const struct suite *s, int mode)
     print_tallies(&fr, r->offloadable, &delta);
     if (r->reports > MAX_REPORTS)
         fprintf(stderr, "FAIL %s: %d more failures not shown\n", s->file, r->reports - MAX_REPORTS);
-    if (provider_is_ours())
+    if (t_provider_is_ours())
         check_offloads(r, mode, s->file, r->offloadable, &delta);
     json_free(root);
 }
@@ -1265,7 +1195,7 @@ static int vectors(int mode)
         offloadable += r.offloadable;
     }
     /* Nothing else may have been left on the error queue. */
-    CHECK(!drain_errors(true), "the runtime raised an error outside any vector");
+    CHECK(!t_drain_errors(true), "the runtime raised an error outside any vector");
     CHECK(offloadable > 0, "no offloadable call was made");
 out:
     t_provider_free(r.ref);

@@ -4,8 +4,9 @@
  *
  *   ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] [--duration S]
  *                   [--repeat N] [--workers N] [--json]
- *   ringcrypt-bench --alg rsa2048|ecdsap256|x25519|aes128gcm-16k|chacha-16k|...
- *                   [--jobs 1,8,64] [--duration S] [--repeat N] [--json]
+ *   ringcrypt-bench --alg rsa2048|ecdsap256|x25519|mldsa65|mlkem768|aes128gcm-16k|...
+ *                   [--op encaps|decaps|keygen] [--jobs 1,8,64] [--duration S]
+ *                   [--repeat N] [--json]
  *
  * For each transport (MSG_RING, the eventfd fallback) and for inline, and for
  * each number of concurrent ASYNC jobs on one core, runs jobs that offload a
@@ -26,8 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <openssl/provider.h>
 
 #include "bench_alg.h"
 #include "cli.h"
@@ -246,7 +245,7 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void print_series(bool json, const char *alg, struct series *s, int repeat)
+static void print_series(bool json, const char *alg, const char *op, struct series *s, int repeat)
 {
     const struct measurement *m;
     double ratio;
@@ -256,9 +255,9 @@ static void print_series(bool json, const char *alg, struct series *s, int repea
     qsort(s->runs, (size_t)repeat, sizeof(s->runs[0]), by_ops_per_s);
     m = &s->runs[repeat / 2];
     if (json)
-        printf("{\"alg\":\"%s\",\"path\":\"%s\",\"jobs\":%d,\"ops\":%llu,\"seconds\":%.3f,"
+        printf("{\"alg\":\"%s\",\"op\":\"%s\",\"path\":\"%s\",\"jobs\":%d,\"ops\":%llu,\"seconds\":%.3f,"
                "\"ops_per_s\":%.1f,\"core_cpu_ns_per_op\":%.1f,\"ratio_to_inline\":%.3f}\n",
-               alg, s->what, s->jobs, m->ops, m->seconds, m->ops_per_s, m->core_ns_per_op, ratio);
+               alg, op, s->what, s->jobs, m->ops, m->seconds, m->ops_per_s, m->core_ns_per_op, ratio);
     else
         printf("%-30s %5d %12.1f %11.0f ns %9.2fx\n", s->what, s->jobs, m->ops_per_s,
                m->core_ns_per_op, ratio);
@@ -271,21 +270,23 @@ static void print_series(bool json, const char *alg, struct series *s, int repea
  * speed drifts over seconds, which would otherwise favour whichever path ran
  * at the faster moment.
  */
-static int run_alg(const char *name, const int *jobs, int njobs, double duration, int repeat,
-                   bool json)
+static int run_alg(const char *name, const struct bench_alg *alg, const int *jobs, int njobs,
+                   double duration, int repeat, bool json)
 {
-    const struct bench_alg *alg = bench_alg_find(name);
-    OSSL_LIB_CTX *dlib = OSSL_LIB_CTX_new(), *rlib = t_provider_libctx();
+    OSSL_LIB_CTX *dlib = t_reference_libctx(), *rlib = t_provider_libctx();
     struct bench_keys *dkeys = NULL;
     struct series *series = NULL;
     struct measurement warm;
     struct rc_info info;
     int n = njobs + 2, rc = 1;
 
-    if (alg == NULL || dlib == NULL || rlib == NULL || OSSL_PROVIDER_load(dlib, "default") == NULL
-        || rc_info(&info) != 0) {
-        fprintf(stderr, "ringcrypt-bench: cannot set up %s (%s)\n", name,
-                alg == NULL ? bench_alg_names() : rc_last_error());
+    if (dlib == NULL || rlib == NULL || rc_info(&info) != 0) {
+        fprintf(stderr, "ringcrypt-bench: cannot set up %s (%s)\n", name, rc_last_error());
+        goto out;
+    }
+    if (!bench_alg_supported(alg, dlib)) {
+        fprintf(stderr, "ringcrypt-bench: %s: OpenSSL %s has no %s\n", name,
+                OpenSSL_version(OPENSSL_VERSION_STRING), bench_alg_type(alg));
         goto out;
     }
     dkeys = bench_keys_new(alg, dlib);
@@ -314,14 +315,15 @@ static int run_alg(const char *name, const int *jobs, int njobs, double duration
         }
     }
     if (!json)
-        printf("ringcrypt-bench --alg %s: %u workers, transport %s, min_offload_bytes %u;\n"
+        printf("ringcrypt-bench --alg %s (%s): %u workers, transport %s, min_offload_bytes %u;\n"
                "median of %d interleaved rounds of %.1f s; ratio = median of each round's\n"
                "ops/s over the default provider inline in that round\n\n"
                "%-30s %5s %12s %14s %10s\n",
-               name, info.workers, info.transport, info.min_offload_bytes, repeat, duration,
+               name, bench_alg_op_name(alg), info.workers, info.transport, info.min_offload_bytes,
+               repeat, duration,
                "path", "jobs", "ops/s", "core CPU/op", "ratio");
     for (int k = 0; k < n; k++)
-        print_series(json, name, &series[k], repeat);
+        print_series(json, name, bench_alg_op_name(alg), &series[k], repeat);
     rc = 0;
 out:
     free(series);
@@ -329,7 +331,7 @@ out:
     bench_keys_free(alg_keys);
     alg_keys = NULL;
     t_provider_free(rlib);
-    OSSL_LIB_CTX_free(dlib);
+    t_provider_free(dlib);
     return rc;
 }
 
@@ -350,12 +352,15 @@ static void usage(FILE *out)
     fprintf(out, "usage: ringcrypt-bench --op null|spin [--spin-us N] [--jobs 1,8,64] "
                  "[--duration SECONDS] [--repeat N] [--workers N] [--json]\n"
                  "       ringcrypt-bench --alg %s\n"
-                 "                       [--jobs 1,8,64] [--duration SECONDS] [--repeat N] [--json]\n"
+                 "                       [--op encaps|decaps|keygen] [--jobs 1,8,64] [--duration SECONDS]\n"
+                 "                       [--repeat N] [--json]\n"
                  "       ringcrypt-bench --help | --version\n",
             bench_alg_names());
 }
 
-static const char *const ops[] = { "null", "spin" };
+/* The first two measure the runtime alone (--op); the others choose --alg's operation. */
+static const char *const ops[] = { "null", "spin", "encaps", "decaps", "keygen" };
+enum { RUNTIME_OPS = 2 };
 
 /* --jobs: up to 16 counts from 1 to 100000, comma-separated; false once reported. */
 static bool jobs_arg(struct cli *c, int *jobs, int *njobs)
@@ -401,6 +406,7 @@ int main(int argc, char **argv)
     };
     enum { NT = sizeof(transports) / sizeof(transports[0]) };
     const char *op = NULL, *workers = NULL, *alg = NULL;
+    const struct bench_alg *measured = NULL;
     struct measurement m[NT][16];
     int njobs = 3, jobs[16] = { 1, 8, 64 };
     double duration = 1.0;
@@ -413,7 +419,7 @@ int main(int argc, char **argv)
     while ((c = cli_next(&cli)) != -1) {
         ok = true;
         switch (c) {
-        case 'o': ok = cli_choice(&cli, ops, 2, &which); op = ops[which]; break;
+        case 'o': ok = cli_choice(&cli, ops, sizeof(ops) / sizeof(ops[0]), &which); op = ops[which]; break;
         case 'j': ok = jobs_arg(&cli, jobs, &njobs); break;
         case 'd': ok = cli_number(&cli, 0.001, 1e6, &duration); break;
         /* The runtime checks the value as it is set; --op sets it again for each transport. */
@@ -427,7 +433,7 @@ int main(int argc, char **argv)
         case 'J': json = true; break;
         case 'a':
             alg = optarg;
-            if (bench_alg_find(alg) == NULL)
+            if ((measured = bench_alg_find(alg)) == NULL)
                 return cli_bad(&cli, NULL, "not one of %s", bench_alg_names());
             break;
         }
@@ -436,14 +442,24 @@ int main(int argc, char **argv)
     }
     if (cli.status != CLI_RUN)
         return cli.status;
-    if ((op == NULL) == (alg == NULL))
-        return cli_bad(&cli, op == NULL ? "--op" : "--alg", "give either --op or --alg");
+    if ((op == NULL && alg == NULL) || (op != NULL && alg != NULL && which < RUNTIME_OPS))
+        return cli_bad(&cli, op == NULL ? "--op" : "--alg",
+                       "give either --op or --alg (with --alg, --op is encaps, decaps or keygen)");
+    if (alg == NULL && which >= RUNTIME_OPS)
+        return cli_bad(&cli, "--op", "%s needs --alg", op);
+    if (alg != NULL && op != NULL) {
+        const struct bench_alg *other = bench_alg_op(measured, op);
+
+        if (other == NULL)
+            return cli_bad(&cli, "--op", "%s has no %s (its --op: %s)", alg, op, bench_alg_ops(measured));
+        measured = other;
+    }
     if (op != NULL && strcmp(op, "spin") == 0) {
         calibrate_spin(spin_us);
         work = spin_work;
     }
     if (alg != NULL)
-        return run_alg(alg, jobs, njobs, duration, repeat, json);
+        return run_alg(alg, measured, jobs, njobs, duration, repeat, json);
 
     for (int t = 0; t < NT; t++) {
         if (configure(transports[t].backend, transports[t].force_eventfd, workers) != 0)

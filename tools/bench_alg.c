@@ -8,13 +8,14 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { SIGN, DERIVE, AEAD };
+/* ENCAPS: a KEM, whose --op may also be DECAPS; KEYGEN: any key type without a param. */
+enum kind { SIGN, DERIVE, AEAD, ENCAPS, DECAPS, KEYGEN };
 
 struct bench_alg {
     const char *name;
     enum kind kind;
     const char *keytype;     /* EVP_PKEY_Q_keygen's type, or the cipher's name */
-    const char *param;       /* RSA bits or EC group */
+    const char *param;       /* RSA bits or EC group; signatures without one sign whole messages */
     size_t size;             /* AEAD: bytes per operation */
 };
 
@@ -27,6 +28,28 @@ static const struct bench_alg fixed[] = {
     { "ed25519", SIGN, "ED25519", NULL, 0 },
     { "x25519", DERIVE, "X25519", NULL, 0 },
     { "ecdhp256", DERIVE, "EC", "P-256", 0 },
+    { "mldsa44", SIGN, "ML-DSA-44", NULL, 0 },
+    { "mldsa65", SIGN, "ML-DSA-65", NULL, 0 },
+    { "mldsa87", SIGN, "ML-DSA-87", NULL, 0 },
+    { "slhdsa-sha2-128s", SIGN, "SLH-DSA-SHA2-128s", NULL, 0 },
+    { "slhdsa-sha2-128f", SIGN, "SLH-DSA-SHA2-128f", NULL, 0 },
+    { "slhdsa-sha2-192s", SIGN, "SLH-DSA-SHA2-192s", NULL, 0 },
+    { "slhdsa-sha2-192f", SIGN, "SLH-DSA-SHA2-192f", NULL, 0 },
+    { "slhdsa-sha2-256s", SIGN, "SLH-DSA-SHA2-256s", NULL, 0 },
+    { "slhdsa-sha2-256f", SIGN, "SLH-DSA-SHA2-256f", NULL, 0 },
+    { "slhdsa-shake-128s", SIGN, "SLH-DSA-SHAKE-128s", NULL, 0 },
+    { "slhdsa-shake-128f", SIGN, "SLH-DSA-SHAKE-128f", NULL, 0 },
+    { "slhdsa-shake-192s", SIGN, "SLH-DSA-SHAKE-192s", NULL, 0 },
+    { "slhdsa-shake-192f", SIGN, "SLH-DSA-SHAKE-192f", NULL, 0 },
+    { "slhdsa-shake-256s", SIGN, "SLH-DSA-SHAKE-256s", NULL, 0 },
+    { "slhdsa-shake-256f", SIGN, "SLH-DSA-SHAKE-256f", NULL, 0 },
+    { "mlkem512", ENCAPS, "ML-KEM-512", NULL, 0 },
+    { "mlkem768", ENCAPS, "ML-KEM-768", NULL, 0 },
+    { "mlkem1024", ENCAPS, "ML-KEM-1024", NULL, 0 },
+    { "x25519mlkem768", ENCAPS, "X25519MLKEM768", NULL, 0 },
+    { "x448mlkem1024", ENCAPS, "X448MLKEM1024", NULL, 0 },
+    { "secp256r1mlkem768", ENCAPS, "SecP256r1MLKEM768", NULL, 0 },
+    { "secp384r1mlkem1024", ENCAPS, "SecP384r1MLKEM1024", NULL, 0 },
 };
 
 static const struct {
@@ -37,13 +60,70 @@ static const struct {
     { "chacha-", "ChaCha20-Poly1305" },
 };
 
-/* Parsed AEAD names live here: one alg per process is all the bench needs. */
+/* Parsed AEAD names and other --op choices live here: one alg per process is all the bench needs. */
 static struct bench_alg parsed;
 
 const char *bench_alg_names(void)
 {
-    return "rsa2048|rsa3072|rsa4096|ecdsap256|ecdsap384|ed25519|x25519|ecdhp256|"
-           "aes128gcm-SIZE|aes256gcm-SIZE|chacha-SIZE (SIZE: bytes, or with k)";
+    static char names[1024];
+    size_t len = 0;
+
+    if (names[0] != '\0')
+        return names;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) && len < sizeof(names); i++)
+        len += (size_t)snprintf(names + len, sizeof(names) - len, "%s|", fixed[i].name);
+    if (len >= sizeof(names))
+        return names;
+    snprintf(names + len, sizeof(names) - len,
+             "aes128gcm-SIZE|aes256gcm-SIZE|chacha-SIZE (SIZE: bytes, or with k)");
+    return names;
+}
+
+static const char *const op_names[] = {
+    [SIGN] = "sign", [DERIVE] = "derive", [AEAD] = "seal",
+    [ENCAPS] = "encaps", [DECAPS] = "decaps", [KEYGEN] = "keygen",
+};
+
+const char *bench_alg_op_name(const struct bench_alg *alg)
+{
+    return op_names[alg->kind];
+}
+
+const char *bench_alg_ops(const struct bench_alg *alg)
+{
+    if (alg->kind == ENCAPS)
+        return "encaps, decaps, keygen";
+    return alg->kind != AEAD && alg->param == NULL ? "keygen" : "none";
+}
+
+const struct bench_alg *bench_alg_op(const struct bench_alg *alg, const char *op)
+{
+    enum kind kind = ENCAPS;
+
+    while (kind <= KEYGEN && strcmp(op, op_names[kind]) != 0)
+        kind++;
+    if (kind > KEYGEN || (kind != KEYGEN && alg->kind != ENCAPS)
+        || (kind == KEYGEN && strcmp(bench_alg_ops(alg), "none") == 0))
+        return NULL;
+    parsed = *alg;
+    parsed.kind = kind;
+    return &parsed;
+}
+
+bool bench_alg_supported(const struct bench_alg *alg, OSSL_LIB_CTX *libctx)
+{
+    EVP_KEYMGMT *km;
+
+    if (alg->kind == AEAD)
+        return true;
+    km = EVP_KEYMGMT_fetch(libctx, alg->keytype, NULL);
+    EVP_KEYMGMT_free(km);
+    return km != NULL;
+}
+
+const char *bench_alg_type(const struct bench_alg *alg)
+{
+    return alg->keytype;
 }
 
 const struct bench_alg *bench_alg_find(const char *name)
@@ -124,14 +204,23 @@ void bench_keys_free(struct bench_keys *k)
 struct bench_state {
     struct bench_keys *keys;
     EVP_PKEY_CTX *pctx;
-    EVP_MD_CTX *mctx;                /* Ed25519 signs whole messages */
+    EVP_MD_CTX *mctx;                /* Ed25519, ML-DSA, SLH-DSA: whole messages, as TLS signs them */
     EVP_CIPHER_CTX *cctx;
     unsigned char *in, *out;
     size_t outsize;
+    unsigned char *ct;               /* KEM: the ciphertext encapsulated, or to decapsulate */
+    size_t ctlen;
 };
 
 static const unsigned char digest[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
 static const unsigned char aead_key[32] = { 7 }, iv[12] = { 9 };
+
+static int encapsulate(struct bench_state *st)
+{
+    size_t ctlen = st->ctlen, len = st->outsize;
+
+    return EVP_PKEY_encapsulate(st->pctx, st->ct, &ctlen, st->out, &len) > 0;
+}
 
 static int state_init(struct bench_state *st)
 {
@@ -140,7 +229,7 @@ static int state_init(struct bench_state *st)
     switch (k->alg->kind) {
     case SIGN:
         st->outsize = (size_t)EVP_PKEY_get_size(k->key);
-        if (strcmp(k->alg->keytype, "ED25519") == 0) {
+        if (k->alg->param == NULL) {
             st->mctx = EVP_MD_CTX_new();
             return st->mctx != NULL;
         }
@@ -158,6 +247,20 @@ static int state_init(struct bench_state *st)
         st->cctx = EVP_CIPHER_CTX_new();
         return st->in != NULL && st->cctx != NULL
                && EVP_EncryptInit_ex2(st->cctx, k->cipher, aead_key, iv, NULL) > 0;
+    case ENCAPS:
+    case DECAPS:
+        st->pctx = EVP_PKEY_CTX_new_from_pkey(k->libctx, k->key, NULL);
+        if (st->pctx == NULL || EVP_PKEY_encapsulate_init(st->pctx, NULL) <= 0
+            || EVP_PKEY_encapsulate(st->pctx, NULL, &st->ctlen, NULL, &st->outsize) <= 0
+            || (st->ct = malloc(st->ctlen)) == NULL || (st->out = malloc(st->outsize)) == NULL)
+            return 0;
+        /* Decapsulation needs a ciphertext of this key: one, made here, serves every operation. */
+        return k->alg->kind == ENCAPS
+               || (encapsulate(st) && EVP_PKEY_decapsulate_init(st->pctx, NULL) > 0);
+    case KEYGEN:
+        st->outsize = 1;
+        st->pctx = EVP_PKEY_CTX_new_from_name(k->libctx, k->alg->keytype, NULL);
+        return st->pctx != NULL && EVP_PKEY_keygen_init(st->pctx) > 0;
     }
     return 0;
 }
@@ -169,7 +272,7 @@ struct bench_state *bench_state_new(struct bench_keys *keys)
     if (st == NULL)
         return NULL;
     st->keys = keys;
-    if (!state_init(st) || (st->out = malloc(st->outsize)) == NULL) {
+    if (!state_init(st) || (st->out == NULL && (st->out = malloc(st->outsize)) == NULL)) {
         bench_state_free(st);
         return NULL;
     }
@@ -185,6 +288,7 @@ void bench_state_free(struct bench_state *st)
     EVP_CIPHER_CTX_free(st->cctx);
     free(st->in);
     free(st->out);
+    free(st->ct);
     free(st);
 }
 
@@ -196,6 +300,15 @@ static int seal(struct bench_state *st)
            && EVP_EncryptUpdate(st->cctx, st->out, &n, st->in, (int)st->keys->alg->size) > 0
            && EVP_EncryptFinal_ex(st->cctx, st->out + n, &f) > 0
            && EVP_CIPHER_CTX_ctrl(st->cctx, EVP_CTRL_AEAD_GET_TAG, 16, st->out + n + f) > 0;
+}
+
+static int keygen_op(struct bench_state *st)
+{
+    EVP_PKEY *key = NULL;
+    int ok = EVP_PKEY_keygen(st->pctx, &key) > 0;
+
+    EVP_PKEY_free(key);
+    return ok;
 }
 
 int bench_op(struct bench_state *st)
@@ -213,6 +326,12 @@ int bench_op(struct bench_state *st)
         return EVP_PKEY_derive(st->pctx, st->out, &len) > 0;
     case AEAD:
         return seal(st);
+    case ENCAPS:
+        return encapsulate(st);
+    case DECAPS:
+        return EVP_PKEY_decapsulate(st->pctx, st->out, &len, st->ct, st->ctlen) > 0;
+    case KEYGEN:
+        return keygen_op(st);
     }
     return 0;
 }

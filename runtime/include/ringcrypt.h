@@ -215,7 +215,8 @@ typedef int (*rc_work_fn)(void *ctx);
  * the inputs and the work function fills with the results. The request may
  * outlive its caller (an abandoned job, a deadline): release(ctx), when not
  * NULL, runs once nothing can touch ctx any more, on whichever thread lets go
- * last; wipe key material there. NULL when out of memory.
+ * last (free what ctx points to there); ctx itself is wiped after it, so key
+ * material kept in ctx needs no wiping of its own. NULL when out of memory.
  */
 RC_API struct rc_req *rc_req_new(rc_work_fn fn, size_t ctx_size,
                           void (*release)(void *ctx));
