@@ -34,7 +34,7 @@ static const char *dsa_in(const char *alg)
     return dsa != NULL ? dsa + 3 : NULL;
 }
 
-static const char *alg_of(const char *key_type)
+const char *cert_key_alg(const char *key_type)
 {
     for (size_t i = 0; i < N_TYPES; i++)
         if (strcmp(cert_key_types[i], key_type) == 0)
@@ -64,7 +64,7 @@ static int note_sigalg(const OSSL_PARAM params[], void *arg)
 
 int cert_key_type_check(const char *key_type, char *why, size_t len)
 {
-    const char *alg = alg_of(key_type), *version = OpenSSL_version(OPENSSL_VERSION_STRING);
+    const char *alg = cert_key_alg(key_type), *version = OpenSSL_version(OPENSSL_VERSION_STRING);
     struct sigalg_search search = { alg, false };
     OSSL_LIB_CTX *libctx = NULL;
     OSSL_PROVIDER *prov = NULL;
@@ -113,7 +113,7 @@ static EVP_PKEY *make_key(OSSL_LIB_CTX *libctx, const char *alg)
 
 int cert_make_self_signed(OSSL_LIB_CTX *libctx, const char *key_type, EVP_PKEY **key, X509 **cert)
 {
-    const char *alg = alg_of(key_type);
+    const char *alg = cert_key_alg(key_type);
     EVP_PKEY *k = alg != NULL ? make_key(libctx, alg) : NULL;
     X509 *x = X509_new_ex(libctx, NULL);
     X509_NAME *name = X509_NAME_new(); /* X509_get_subject_name is const since OpenSSL 4.0 */

@@ -15,6 +15,9 @@
 extern const char *const cert_key_types[];
 extern const unsigned int cert_n_key_types;
 
+/* OpenSSL's name of key_type ("ML-DSA-65" for "mldsa65", "RSA" for "rsa"); NULL if unknown. */
+const char *cert_key_alg(const char *key_type);
+
 /*
  * Whether this OpenSSL can make a key of key_type and sign a TLS 1.3
  * handshake with it: 0, or -ENOENT when it has no such algorithm ("OpenSSL

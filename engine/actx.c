@@ -53,7 +53,6 @@ void rc_actx_drop(void *p)
     if (w == NULL || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
         return;
     rc_actx_free_inner(w->alg, w->inner);
-    rc_actx_free_inner(w->alg, w->check);
     rc_kcipher_free(w->k);
     rc_kdigest_free(w->d);
     free(w);
@@ -82,9 +81,7 @@ void *rc_actx_dup_fwd(void *p)
     if (d == NULL)
         return NULL;
     d->enc = w->enc;
-    /* EVP_DigestSignFinal signs on a copy: the copy needs its own check context. */
-    if ((w->check != NULL && (d->check = rc_actx_dup_inner(w->alg, w->check)) == NULL)
-        || (w->k != NULL && (d->k = rc_kcipher_dup(w->k)) == NULL)
+    if ((w->k != NULL && (d->k = rc_kcipher_dup(w->k)) == NULL)
         || (w->d != NULL && (d->d = rc_kdigest_dup(w->d)) == NULL)) {
         rc_actx_drop(d);
         rc_err_raise(RC_R_NO_MEMORY, "context");

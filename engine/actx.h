@@ -20,13 +20,6 @@ struct rc_kdigest;
 struct rc_actx {
     const struct rc_alg *alg;
     void *inner;                 /* the default provider's context */
-    /*
-     * Signing with RC_ALG_CHECK_PUBLIC: a second context of the default
-     * provider's, initialised to verify with the same key and parameters and
-     * fed the same message; the public-key check runs on a copy of it
-     * (prov_signature.c). It never holds a signature.
-     */
-    void *check;
     _Atomic int refs;
     /*
      * An offload came back without its answer (deadline, destroyed core):

@@ -56,15 +56,10 @@ struct rc_opdesc {
     const int *pass;             /* ids that take no context of ours, used as they are; 0 ends */
 };
 
-enum rc_alg_flags {
-    RC_ALG_CHECK_PUBLIC = 1,     /* verify private-key results with the public key (RSA) */
-};
-
 /* One algorithm taken over: the default provider's functions by id. */
 struct rc_alg {
     const struct rc_opdesc *op;
     const char *name;            /* the default provider's first name for it */
-    unsigned int flags;
     const char *kernel;          /* the kernel's name for it (kcipher.h), or NULL */
     rc_fn fn[RC_FN_MAX];
 };

@@ -16,13 +16,11 @@ static ERR_STRING_DATA strings[] = {
     { RC_R_CANCELED, "offloaded operation canceled" },
     { RC_R_SHUT_DOWN, "ringcrypt runtime shut down" },
     { RC_R_BAD_CONFIG, "bad ringcrypt configuration" },
-    { RC_R_FAULT_CHECK, "private-key result failed the public-key check" },
     { RC_R_TAG_MISMATCH, "authentication tag mismatch" },
     { RC_R_CONTEXT_STUCK, "context unusable: an earlier offload never came back" },
     { RC_R_NO_MEMORY, "out of memory" },
     { RC_R_NO_DEFAULT, "cannot load the default provider" },
     { RC_R_TOO_LARGE, "input or output too large to offload" },
-    { RC_R_NO_CHECK, "cannot set up the public-key check" },
     { 0, NULL },
 };
 

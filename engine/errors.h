@@ -8,13 +8,11 @@ enum rc_reason {
     RC_R_CANCELED,
     RC_R_SHUT_DOWN,
     RC_R_BAD_CONFIG,
-    RC_R_FAULT_CHECK,            /* a private-key result failed the public-key check */
     RC_R_TAG_MISMATCH,
     RC_R_CONTEXT_STUCK,          /* a context whose offload never came back */
     RC_R_NO_MEMORY,
     RC_R_NO_DEFAULT,             /* the default provider could not be loaded */
     RC_R_TOO_LARGE,              /* more than one request may carry */
-    RC_R_NO_CHECK,               /* the public-key check could not be set up: nothing signed */
 };
 
 /* Registers the reason strings (idempotent, thread-safe). */

@@ -232,7 +232,9 @@ int rc_offload(struct rc_req *req)
         do
             pause_job(req);
         while (!is_done(req));
-        rc_place_back(req, req->mode == RC_MODE_CORE ? req->core : NULL);
+        /* Its core may have been destroyed meanwhile (the request then came back cancelled). */
+        rc_place_back(req, req->mode == RC_MODE_CORE && rc_core_current() == req->core
+                               ? req->core : NULL);
     } else if (!is_done(req)) {
         rc_req_finish(req, rc, RC_FINISH_QUIET);
     }

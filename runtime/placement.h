@@ -36,8 +36,8 @@ bool rc_place_here(const struct rc_core *core);
 void rc_place_sent(struct rc_req *req);
 
 /*
- * req's job came back to it on its core (or none), or was abandoned (core
- * NULL: it may be gone), on any thread.
+ * req's job came back to it on its core, alive (or NULL: none, or gone), or
+ * was abandoned (core NULL), on any thread.
  */
 void rc_place_back(struct rc_req *req, const struct rc_core *core);
 

@@ -311,33 +311,6 @@ static bool shows_plaintext(const unsigned char *buf, const unsigned char *pt, s
     return false;
 }
 
-/*
- * Pops every queued error, printing them when verbose; returns how many there
- * were and whether one came from library lib with reason containing reason.
- */
-static int pop_errors(const char *what, const char *lib, const char *reason, bool *matched)
-{
-    unsigned long e;
-    int n = 0;
-
-    if (matched != NULL)
-        *matched = false;
-    while ((e = ERR_get_error()) != 0) {
-        const char *l = ERR_lib_error_string(e), *r = ERR_reason_error_string(e);
-        char buf[256];
-
-        n++;
-        if (verbose) {
-            ERR_error_string_n(e, buf, sizeof(buf));
-            fprintf(stderr, "    %s: %s\n", what, buf);
-        }
-        if (matched != NULL && l != NULL && r != NULL && strcmp(l, lib) == 0
-            && strstr(r, reason) != NULL)
-            *matched = true;
-    }
-    return n;
-}
-
 /* ---- cases --------------------------------------------------------------- */
 
 enum tamper { T_NONE, T_FLIP_TAG, T_SHORT, T_EMPTY_TAG, TAMPERS };
@@ -800,7 +773,7 @@ static int attempt_case(void *arg)
     a->side->initialised = true;
     a->side->outlen = 0;
     a->v = a->c->run(a->c, a->side);
-    a->errors = pop_errors(a->c->name, "", "", NULL);
+    a->errors = t_pop_errors(verbose ? a->c->name : NULL, "", "", NULL);
     return 0;
 }
 
@@ -881,7 +854,7 @@ static bool refused_as_stuck(const char *what)
 {
     bool matched;
 
-    pop_errors(what, "ringcrypt", "context unusable", &matched);
+    t_pop_errors(verbose ? what : NULL, "ringcrypt", "context unusable", &matched);
     return matched;
 }
 
@@ -891,7 +864,7 @@ static int sign_past_deadline(void *arg)
 
     ERR_clear_error();
     s->first = rsa_sign_on(&tested, s->ctx, s->key, 0);
-    pop_errors("late sign", "ringcrypt", "timed out", &s->timed_out);
+    t_pop_errors(verbose ? "late sign" : NULL, "ringcrypt", "timed out", &s->timed_out);
     s->again = rsa_sign_on(&tested, s->ctx, s->key, 0);
     s->refused_again = refused_as_stuck("sign again");
     return 0;
@@ -1007,9 +980,9 @@ static int refuse_then_sign(void *arg)
     ERR_clear_error();
     if (ctx != NULL) {
         s->refused = rsa_sign_on(&tested, ctx, tested.keys[K_RSA], 1);
-        s->errors_refused = pop_errors("refused sign", "", "", NULL);
+        s->errors_refused = t_pop_errors(verbose ? "refused sign" : NULL, "", "", NULL);
         s->signed_after = rsa_sign_on(&tested, ctx, tested.keys[K_RSA], 0);
-        s->errors_after = pop_errors("sign after", "", "", NULL);
+        s->errors_after = t_pop_errors(verbose ? "sign after" : NULL, "", "", NULL);
     }
     EVP_PKEY_CTX_free(ctx);
     return 0;

@@ -704,6 +704,29 @@ bool t_drain_errors(bool print)
     return runtime;
 }
 
+int t_pop_errors(const char *what, const char *lib, const char *reason, bool *matched)
+{
+    unsigned long e;
+    int n = 0;
+
+    if (matched != NULL)
+        *matched = false;
+    while ((e = ERR_get_error()) != 0) {
+        const char *l = ERR_lib_error_string(e), *r = ERR_reason_error_string(e);
+        char buf[256];
+
+        n++;
+        if (what != NULL) {
+            ERR_error_string_n(e, buf, sizeof(buf));
+            fprintf(stderr, "    %s: %s\n", what, buf);
+        }
+        if (matched != NULL && l != NULL && r != NULL && strcmp(l, lib) == 0
+            && strstr(r, reason) != NULL)
+            *matched = true;
+    }
+    return n;
+}
+
 bool t_provider_is_ours(void)
 {
     const char *which = getenv("RC_TEST_PROVIDER");

@@ -235,6 +235,13 @@ void t_print_errors(const char *what);
  */
 bool t_drain_errors(bool print);
 
+/*
+ * Empties this thread's error queue: how many errors it held, and in *matched
+ * (when not NULL) whether one was of library lib with reason containing
+ * reason. With what, prints each as "what: error".
+ */
+int t_pop_errors(const char *what, const char *lib, const char *reason, bool *matched);
+
 /* Whether t_provider_libctx loads ringcrypt (RC_TEST_PROVIDER unset or "ringcrypt"). */
 bool t_provider_is_ours(void);
 

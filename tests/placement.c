@@ -141,7 +141,8 @@ static int abandoned(void)
 {
     const struct body_arg busy = { .calls = 1, .delay_us = 100000 };
     const struct body_arg lone = { .calls = LONE_CALLS };
-    struct t_job jobs[8];
+    /* Static: the abandoned job is never resumed, and its ASYNC_JOB stays referenced. */
+    static struct t_job jobs[8];
     struct t_driver d;
     struct rc_stats s;
     int paused = -1;

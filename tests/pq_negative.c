@@ -449,15 +449,9 @@ static _Atomic int held_released;
 /* Pops the queue: whether ringcrypt raised reason. */
 static bool raised(const char *reason)
 {
-    bool found = false;
-    unsigned long e;
+    bool found;
 
-    while ((e = ERR_get_error()) != 0) {
-        const char *lib = ERR_lib_error_string(e), *r = ERR_reason_error_string(e);
-
-        found |= lib != NULL && r != NULL && strcmp(lib, "ringcrypt") == 0
-                 && strstr(r, reason) != NULL;
-    }
+    t_pop_errors(NULL, "ringcrypt", reason, &found);
     return found;
 }
 

@@ -78,74 +78,43 @@ static const struct cert_kind {
 
 /* ---- the two ends ---------------------------------------------------------- */
 
-struct end {
-    SSL *ssl;
-    bool server;
-    bool handshaken;
-    unsigned char buf[MSG_BYTES];
-    size_t got, sent;        /* bytes read, written back (server) or written, read (client) */
-    int ssl_error;           /* the call that failed for good: SSL_get_error's verdict */
-    unsigned long error;     /* and the first error it left */
-};
-
 /* What the client sends (filled in main). */
 static unsigned char message[MSG_BYTES];
 
-static bool finished(const struct end *e)
+struct conn {
+    struct tls_end server, client;
+    struct rc_stats before, at_data;  /* totals at the start, and when the handshake ended */
+    enum t_mode mode;
+};
+
+static bool failed(const struct conn *c)
 {
-    return e->ssl_error != 0 || (e->handshaken && e->sent == MSG_BYTES && e->got == MSG_BYTES);
+    return c->server.fail.ssl_error != 0 || c->client.fail.ssl_error != 0;
 }
 
-/* False when the end waits for the other (or is finished); a failure is kept in e. */
-static bool end_call(struct end *e)
+static bool conn_over(void *arg)
 {
-    /* The client writes the whole message, then reads; the server writes back what it has read. */
-    size_t owed = e->server ? e->got : MSG_BYTES;
-    bool writing = e->sent < owed;
-    int rc, err;
+    const struct conn *c = arg;
 
-    if (finished(e))
-        return false;
-    ERR_clear_error();
-    if (!e->handshaken)
-        rc = SSL_do_handshake(e->ssl);
-    else if (writing)
-        rc = SSL_write(e->ssl, (e->server ? e->buf : message) + e->sent, (int)(owed - e->sent));
-    else
-        rc = SSL_read(e->ssl, e->buf + e->got, (int)(MSG_BYTES - e->got));
-    if (rc > 0) {
-        if (!e->handshaken)
-            e->handshaken = true;
-        else if (writing)
-            e->sent += (size_t)rc;
-        else
-            e->got += (size_t)rc;
-        return true;
-    }
-    err = SSL_get_error(e->ssl, rc);
-    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-        e->ssl_error = err;
-        e->error = ERR_peek_error();
-    }
-    ERR_clear_error();
-    return false;
+    return failed(c) || (tls_end_done(&c->server) && tls_end_done(&c->client));
 }
 
 /* In the server's job: its calls until it waits for the client or the handshake ends. */
 static int server_turn(void *arg)
 {
-    struct end *s = arg;
-    bool was = s->handshaken;
-
-    while (end_call(s) && s->handshaken == was)
-        ;
+    tls_end_turn(arg);
     return 0;
 }
 
-struct conn {
-    struct end server, client;
-    struct rc_stats before, at_data;  /* totals at the start, and when the handshake ended */
-};
+static void serve(void *arg)
+{
+    struct conn *c = arg;
+    bool was = c->server.handshaken;
+
+    CHECK_EQ(t_run_job(c->mode, server_turn, &c->server, DEADLINE_MS), 0);
+    if (!was && c->server.handshaken)
+        rc_stats_total(&c->at_data);
+}
 
 /*
  * Both ends until both are finished (or one failed): the server's turns in
@@ -153,24 +122,11 @@ struct conn {
  */
 static bool pump(struct conn *c, enum t_mode mode)
 {
-    long start = t_now_ms();
-    bool handshaking = true;
-
-    while (!finished(&c->server) || !finished(&c->client)) {
-        if (c->server.ssl_error != 0 || c->client.ssl_error != 0)
-            break;
-        if (t_now_ms() - start > DEADLINE_MS)
-            return false;
-        while (end_call(&c->client))
-            ;
-        CHECK_EQ(t_run_job(mode, server_turn, &c->server, DEADLINE_MS), 0);
-        if (handshaking && c->server.handshaken) {
-            handshaking = false;
-            rc_stats_total(&c->at_data);
-        }
-    }
+    c->mode = mode;
+    if (!tls_pump(&c->client, conn_over, serve, c, DEADLINE_MS))
+        return false;
     /* The failing side's alert reaches the other. */
-    while (end_call(&c->client))
+    while (tls_end_call(&c->client))
         ;
     return true;
 }
@@ -228,6 +184,8 @@ static int conn_open(struct conn *c, const struct tls_world *w, const char *grou
 {
     memset(c, 0, sizeof(*c));
     c->server.server = true;
+    c->server.len = c->client.len = MSG_BYTES;
+    c->client.msg = message;
     if (tls_world_connect(w, PAIR_BYTES, &c->server.ssl, &c->client.ssl) != 0)
         return -EPROTO;
     if ((groups != NULL && !SSL_set1_groups_list(c->client.ssl, groups))
@@ -238,14 +196,6 @@ static int conn_open(struct conn *c, const struct tls_world *w, const char *grou
     }
     rc_stats_total(&c->before);
     return 0;
-}
-
-static void print_error(const char *who, const struct end *e)
-{
-    char buf[256];
-
-    ERR_error_string_n(e->error, buf, sizeof(buf));
-    fprintf(stderr, "  %s: SSL_get_error %d: %s\n", who, e->ssl_error, buf);
 }
 
 /* ---- the groups ------------------------------------------------------------- */
@@ -307,10 +257,10 @@ static void echo_with(const struct tls_world *w, const struct pq_case *pc, const
         return;
     }
     CHECK(pump(&c, pc->mode), "%s: still talking after %d ms", group, DEADLINE_MS);
-    CHECK(c.server.ssl_error == 0 && c.client.ssl_error == 0, "%s: a failure", group);
-    if (c.server.ssl_error != 0 || c.client.ssl_error != 0) {
-        print_error("server", &c.server);
-        print_error("client", &c.client);
+    CHECK(!failed(&c), "%s: a failure", group);
+    if (failed(&c)) {
+        tls_failure_print("server", &c.server.fail);
+        tls_failure_print("client", &c.client.fail);
         conn_close(&c);
         return;
     }
@@ -445,12 +395,13 @@ static int run_refused(const struct pq_case *pc)
     if (conn_open(&c, &w, r->client_groups, r->client_sigalgs) == 0) {
         CHECK(pump(&c, pc->mode), "still talking after %d ms", DEADLINE_MS);
         CHECK(!c.server.handshaken && !c.client.handshaken, "a handshake was made");
-        CHECK_EQ(c.server.ssl_error, SSL_ERROR_SSL);
-        CHECK(ERR_GET_REASON(c.server.error) == r->reason, "the server failed with %s",
-              ERR_reason_error_string(c.server.error));
-        CHECK(c.client.ssl_error == SSL_ERROR_SSL, "the client was not told");
-        printf("  %s: server: %s; client: %s\n", pc->name, ERR_reason_error_string(c.server.error),
-               ERR_reason_error_string(c.client.error));
+        CHECK_EQ(c.server.fail.ssl_error, SSL_ERROR_SSL);
+        CHECK(ERR_GET_REASON(c.server.fail.codes[0]) == r->reason, "the server failed with %s",
+              ERR_reason_error_string(c.server.fail.codes[0]));
+        CHECK(c.client.fail.ssl_error == SSL_ERROR_SSL, "the client was not told");
+        printf("  %s: server: %s; client: %s\n", pc->name,
+               ERR_reason_error_string(c.server.fail.codes[0]),
+               ERR_reason_error_string(c.client.fail.codes[0]));
         conn_close(&c);
     }
     rc = world_end(&w, &before, &d);

@@ -2,6 +2,7 @@
 #include "tls_world.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -124,4 +125,91 @@ void tls_world_message(unsigned char *buf, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         buf[i] = (unsigned char)((i * 2654435761u) >> 13);
+}
+
+void tls_failure_print(const char *who, const struct tls_failure *f)
+{
+    char buf[256];
+
+    fprintf(stderr, "  %s: SSL_get_error %d\n", who, f->ssl_error);
+    for (int i = 0; i < f->n; i++) {
+        ERR_error_string_n(f->codes[i], buf, sizeof(buf));
+        fprintf(stderr, "    %s\n", buf);
+    }
+}
+
+static void take_errors(struct tls_failure *f, int ssl_error)
+{
+    unsigned long e;
+
+    f->ssl_error = ssl_error;
+    while ((e = ERR_get_error()) != 0)
+        if (f->n < TLS_MAX_ERRORS)
+            f->codes[f->n++] = e;
+}
+
+bool tls_end_done(const struct tls_end *e)
+{
+    return e->fail.ssl_error == 0 && e->handshaken && e->sent == e->len && e->got == e->len;
+}
+
+bool tls_end_call(struct tls_end *e)
+{
+    /* The client writes the whole message, then reads; the server writes back what it has read. */
+    size_t owed = e->server ? e->got : e->len;
+    bool writing = e->sent < owed;
+    /* One record per read at most: the server echoes record by record. */
+    size_t room = e->len - e->got < SSL3_RT_MAX_PLAIN_LENGTH ? e->len - e->got
+                                                               : SSL3_RT_MAX_PLAIN_LENGTH;
+    int rc, err;
+
+    e->paused = false;
+    if (e->silent || e->fail.ssl_error != 0 || tls_end_done(e))
+        return false;
+    ERR_clear_error();
+    if (!e->handshaken)
+        rc = SSL_do_handshake(e->ssl);
+    else if (writing)
+        rc = SSL_write(e->ssl, (e->server ? e->buf : e->msg) + e->sent, (int)(owed - e->sent));
+    else
+        rc = SSL_read(e->ssl, e->buf + e->got, (int)room);
+    if (rc > 0) {
+        if (!e->handshaken)
+            e->handshaken = true;
+        else if (writing)
+            e->sent += (size_t)rc;
+        else
+            e->got += (size_t)rc;
+        return true;
+    }
+    err = SSL_get_error(e->ssl, rc);
+    if (err == SSL_ERROR_WANT_ASYNC)
+        e->paused = true;
+    else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+        take_errors(&e->fail, err);
+    ERR_clear_error();
+    return false;
+}
+
+void tls_end_turn(struct tls_end *e)
+{
+    bool was = e->handshaken;
+
+    while (tls_end_call(e) && e->handshaken == was)
+        ;
+}
+
+bool tls_pump(struct tls_end *client, bool (*stop)(void *arg), void (*serve)(void *arg),
+              void *arg, int deadline_ms)
+{
+    long start = t_now_ms();
+
+    while (!stop(arg)) {
+        if (t_now_ms() - start > deadline_ms)
+            return false;
+        while (tls_end_call(client))
+            ;
+        serve(arg);
+    }
+    return true;
 }

@@ -7,6 +7,7 @@
 #ifndef RC_TEST_TLS_WORLD_H
 #define RC_TEST_TLS_WORLD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -55,5 +56,54 @@ int tls_key_exchange_offloads(const char *group, const char **what);
 
 /* What a test's client sends: n bytes of a fixed pattern, the same in every run. */
 void tls_world_message(unsigned char *buf, size_t n);
+
+#define TLS_MAX_ERRORS 8
+#define TLS_ECHO_MAX (64 * 1024)
+
+/* How an end's call failed for good: SSL_get_error's verdict and the errors it left, oldest first. */
+struct tls_failure {
+    int ssl_error;               /* 0: no failure */
+    int n;
+    unsigned long codes[TLS_MAX_ERRORS];
+};
+
+void tls_failure_print(const char *who, const struct tls_failure *f);
+
+/*
+ * One end of an echo over a connection: the client writes its message whole,
+ * then reads it back; the server writes back what it reads, a record at a
+ * time. The test zeroes it and sets ssl, server, len and, for a client, msg.
+ */
+struct tls_end {
+    SSL *ssl;
+    bool server;
+    bool silent;                 /* makes no call: the test speaks for it */
+    bool handshaken;
+    bool paused;                 /* its last call said SSL_ERROR_WANT_ASYNC */
+    const unsigned char *msg;    /* the client's message, len bytes */
+    size_t len, got, sent;       /* bytes to echo, read, written */
+    unsigned char buf[TLS_ECHO_MAX];
+    struct tls_failure fail;
+};
+
+/* All len bytes went there and back (a failed end is never done). */
+bool tls_end_done(const struct tls_end *e);
+
+/*
+ * One SSL call for the end's next step (the same arguments again after a
+ * wait): true when it moved on; false when it waits for its peer or its job
+ * (e->paused), failed (e->fail), or made no call (done, failed or silent).
+ */
+bool tls_end_call(struct tls_end *e);
+
+/* A server's turn: its calls while it moves on, up to the end of its handshake. */
+void tls_end_turn(struct tls_end *e);
+
+/*
+ * Both ends in turns until stop(arg): the client's calls while it moves on,
+ * then serve(arg), the server's turn in the test's way. False at the deadline.
+ */
+bool tls_pump(struct tls_end *client, bool (*stop)(void *arg), void (*serve)(void *arg),
+              void *arg, int deadline_ms);
 
 #endif

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cert.h"
+
 /* ENCAPS: a KEM, whose --op may also be DECAPS; KEYGEN: any key type without a param. */
 enum kind { SIGN, DERIVE, AEAD, ENCAPS, DECAPS, KEYGEN };
 
@@ -28,21 +30,6 @@ static const struct bench_alg fixed[] = {
     { "ed25519", SIGN, "ED25519", NULL, 0 },
     { "x25519", DERIVE, "X25519", NULL, 0 },
     { "ecdhp256", DERIVE, "EC", "P-256", 0 },
-    { "mldsa44", SIGN, "ML-DSA-44", NULL, 0 },
-    { "mldsa65", SIGN, "ML-DSA-65", NULL, 0 },
-    { "mldsa87", SIGN, "ML-DSA-87", NULL, 0 },
-    { "slhdsa-sha2-128s", SIGN, "SLH-DSA-SHA2-128s", NULL, 0 },
-    { "slhdsa-sha2-128f", SIGN, "SLH-DSA-SHA2-128f", NULL, 0 },
-    { "slhdsa-sha2-192s", SIGN, "SLH-DSA-SHA2-192s", NULL, 0 },
-    { "slhdsa-sha2-192f", SIGN, "SLH-DSA-SHA2-192f", NULL, 0 },
-    { "slhdsa-sha2-256s", SIGN, "SLH-DSA-SHA2-256s", NULL, 0 },
-    { "slhdsa-sha2-256f", SIGN, "SLH-DSA-SHA2-256f", NULL, 0 },
-    { "slhdsa-shake-128s", SIGN, "SLH-DSA-SHAKE-128s", NULL, 0 },
-    { "slhdsa-shake-128f", SIGN, "SLH-DSA-SHAKE-128f", NULL, 0 },
-    { "slhdsa-shake-192s", SIGN, "SLH-DSA-SHAKE-192s", NULL, 0 },
-    { "slhdsa-shake-192f", SIGN, "SLH-DSA-SHAKE-192f", NULL, 0 },
-    { "slhdsa-shake-256s", SIGN, "SLH-DSA-SHAKE-256s", NULL, 0 },
-    { "slhdsa-shake-256f", SIGN, "SLH-DSA-SHAKE-256f", NULL, 0 },
     { "mlkem512", ENCAPS, "ML-KEM-512", NULL, 0 },
     { "mlkem768", ENCAPS, "ML-KEM-768", NULL, 0 },
     { "mlkem1024", ENCAPS, "ML-KEM-1024", NULL, 0 },
@@ -60,6 +47,21 @@ static const struct {
     { "chacha-", "ChaCha20-Poly1305" },
 };
 
+/*
+ * The ML-DSA and SLH-DSA signatures are apps/cert.c's key types, by the same
+ * names: those whose OpenSSL type fixed[] does not measure with a size (RSA,
+ * EC).
+ */
+static const char *cert_sign_type(unsigned int i)
+{
+    const char *alg = cert_key_alg(cert_key_types[i]);
+
+    for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
+        if (strcmp(fixed[k].keytype, alg) == 0)
+            return NULL;
+    return alg;
+}
+
 /* Parsed AEAD names and other --op choices live here: one alg per process is all the bench needs. */
 static struct bench_alg parsed;
 
@@ -72,6 +74,9 @@ const char *bench_alg_names(void)
         return names;
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) && len < sizeof(names); i++)
         len += (size_t)snprintf(names + len, sizeof(names) - len, "%s|", fixed[i].name);
+    for (unsigned int i = 0; i < cert_n_key_types && len < sizeof(names); i++)
+        if (cert_sign_type(i) != NULL)
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s|", cert_key_types[i]);
     if (len >= sizeof(names))
         return names;
     snprintf(names + len, sizeof(names) - len,
@@ -131,6 +136,12 @@ const struct bench_alg *bench_alg_find(const char *name)
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (strcasecmp(name, fixed[i].name) == 0)
             return &fixed[i];
+    for (unsigned int i = 0; i < cert_n_key_types; i++) {
+        if (strcasecmp(name, cert_key_types[i]) == 0 && cert_sign_type(i) != NULL) {
+            parsed = (struct bench_alg){ cert_key_types[i], SIGN, cert_sign_type(i), NULL, 0 };
+            return &parsed;
+        }
+    }
     for (size_t i = 0; i < sizeof(aeads) / sizeof(aeads[0]); i++) {
         size_t plen = strlen(aeads[i].prefix);
         char *end;
