@@ -289,18 +289,26 @@ static void echo_with(const struct tls_world *w, const struct pq_case *pc, const
     conn_close(&c);
 }
 
+/* The world of a certificate with both ends' contexts, and the counters from here on; 0 or -EPROTO. */
+static int world_begin(struct tls_world *w, const char *key_type, struct rc_stats *before)
+{
+    rc_stats_total(before);
+    if (tls_world_init(w, key_type) != 0) {
+        CHECK(false, "no %s certificate", key_type);
+        return -EPROTO;
+    }
+    CHECK_EQ(server_ctx(w), 0);
+    CHECK_EQ(client_ctx(w), 0);
+    return t_failures > 0 ? -EPROTO : 0;
+}
+
 static int run_echo(const struct pq_case *pc)
 {
     struct rc_stats before, d;
     struct tls_world w;
 
     find_offered();
-    if (tls_world_init(&w, pc->cert->key_type) != 0)
-        return T_FAIL;
-    rc_stats_total(&before);
-    CHECK_EQ(server_ctx(&w), 0);
-    CHECK_EQ(client_ctx(&w), 0);
-    if (t_failures > 0)
+    if (world_begin(&w, pc->cert->key_type, &before) != 0)
         return world_end(&w, &before, &d);
     CHECK(SSL_CTX_set1_groups_list(w.sctx, offered_list), "server groups %s", offered_list);
     for (size_t i = 0; !t_failures && i < N_OF(groups); i++)
@@ -384,12 +392,7 @@ static int run_refused(const struct pq_case *pc)
     struct conn c;
     int rc;
 
-    if (tls_world_init(&w, r->cert) != 0)
-        return T_FAIL;
-    rc_stats_total(&before);
-    CHECK_EQ(server_ctx(&w), 0);
-    CHECK_EQ(client_ctx(&w), 0);
-    if (t_failures > 0)
+    if (world_begin(&w, r->cert, &before) != 0)
         return world_end(&w, &before, &d);
     CHECK(SSL_CTX_set1_groups_list(w.sctx, r->server_groups), "server groups");
     if (conn_open(&c, &w, r->client_groups, r->client_sigalgs) == 0) {
