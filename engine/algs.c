@@ -82,8 +82,13 @@ static const OSSL_ALGORITHM *built[OSSL_OP__HIGHEST + 1];
 static bool tried[OSSL_OP__HIGHEST + 1];
 /* What was offered unwrapped, and why (rc_algs_unwrapped); appended to under lock. */
 static char unwrapped[2048];
-/* A forwarder the tests make wrap_dispatch believe it lacks. */
+/* A forwarder the tests make wrap_dispatch believe it lacks: in their builds only ($b/testing/). */
+#ifdef RC_TESTING
 static int forget_operation, forget_id;
+#define FORGOTTEN(operation, id) ((operation) == forget_operation && (id) == forget_id)
+#else
+#define FORGOTTEN(operation, id) false
+#endif
 
 static bool first_name_is(const char *names, const char *name)
 {
@@ -165,7 +170,7 @@ static const OSSL_DISPATCH *wrap_dispatch(int n, const OSSL_DISPATCH *src)
         int id = f->function_id;
         rc_fn ours = NULL;
 
-        if (id < RC_FN_MAX && !(op->operation == forget_operation && id == forget_id))
+        if (id < RC_FN_MAX && !FORGOTTEN(op->operation, id))
             ours = our_fn(op, n, id);
         if (ours != NULL) {
             d[k++] = (OSSL_DISPATCH){ id, ours };
@@ -262,6 +267,7 @@ int rc_algs_unwrapped(OSSL_PARAM *p)
     return ok;
 }
 
+#ifdef RC_TESTING
 /*
  * Tests see what an algorithm with a function we cannot forward becomes:
  * wrap_dispatch treats id of operation as one without a forwarder. 0, or
@@ -283,3 +289,4 @@ RC_API int rc_testing_forget_forwarder(int operation, int id)
     pthread_mutex_unlock(&lock);
     return rc;
 }
+#endif

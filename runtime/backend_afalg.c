@@ -105,6 +105,7 @@ struct rc_kstate {
     int fd;
     struct rc_event ev_send, ev_read;
     int pending;             /* CQEs still to come */
+    bool refused;            /* queued for a socket, then refused one: the work function's */
     int send_res, read_res;
     size_t send_len, read_len;
     struct rc_link link;     /* its pool's waiting or running list */
@@ -336,6 +337,11 @@ void rc_kstate_free(struct rc_kstate *ks)
     key_unuse(ks->op.key);
     OPENSSL_cleanse(ks->aad_sink, ks->op.assoclen);
     free(ks);
+}
+
+bool rc_kstate_refused(const struct rc_kstate *ks)
+{
+    return ks->refused;
 }
 
 bool rc_kernel_takes(const struct rc_req *req)
@@ -644,7 +650,6 @@ static int launch(struct rc_kpool *p, struct rc_kstate *ks)
     ks->ev_send.fn = on_send;
     ks->ev_read.fn = on_read;
     ks->pool = p;
-    ks->req->in_kernel = true;
 
     send = io_uring_get_sqe(p->ring);
     io_uring_prep_sendmsg(send, ks->fd, &ks->msg, 0);
@@ -660,10 +665,7 @@ static int launch(struct rc_kpool *p, struct rc_kstate *ks)
 
 static void finish(struct rc_kpool *p, struct rc_kstate *ks, int result)
 {
-    struct rc_req *req = ks->req;
-
-    req->in_kernel = false;
-    p->done(p->owner, req, result);
+    p->done(p->owner, ks->req, result);
 }
 
 /* Starts queued operations while sockets can be had. */
@@ -685,7 +687,7 @@ static void pump(struct rc_kpool *p)
         rc_list_remove(l);
         if (rc == 0)
             rc = launch(p, ks);
-        ks->req->kernel_refused = rc != 0 && rc != -ECANCELED;
+        ks->refused = rc != 0 && rc != -ECANCELED;
         if (rc != 0)
             finish(p, ks, rc);
     }

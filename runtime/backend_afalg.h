@@ -41,12 +41,12 @@ bool rc_kernel_takes(const struct rc_req *req);
 /*
  * The pool of the thread that owns ring; done(owner, req, result) is called
  * on that thread for each operation that ends (the kernel's answer, a
- * cancelled wait, or a queued one refused its socket: req->kernel_refused)
- * and takes over the backend's reference. wake_fd is an
- * eventfd the owner's ring listens to: written when a key the pool holds
- * sockets for retires, so that the owner runs rc_kpool_sweep (-1: the owner
- * has no loop; the pool is swept when a key retires on the owner's thread,
- * and at its next use). NULL when out of memory.
+ * cancelled wait, or a queued one refused its socket: rc_kstate_refused)
+ * and takes over the backend's reference. wake_fd is an eventfd the owner's
+ * ring listens to: written when a key the pool holds sockets for retires, so
+ * that the owner runs rc_kpool_sweep (-1: the owner has no loop; the pool is
+ * swept when a key retires on the owner's thread, and at its next use). NULL
+ * when out of memory.
  */
 struct rc_kpool *rc_kpool_new(struct io_uring *ring, int wake_fd, unsigned int max_sockets,
                               void (*done)(void *owner, struct rc_req *req, int result),
@@ -89,6 +89,9 @@ bool rc_kernel_event(const struct rc_event *ev);
  * cancelled); -errno when this thread cannot (no ring, sockets refused).
  */
 int rc_kernel_run_here(struct rc_req *req, unsigned int timeout_ms, int *result);
+
+/* Whether the operation waited for a socket and was then refused one. */
+bool rc_kstate_refused(const struct rc_kstate *ks);
 
 /* Drops a request's kernel form (from rc_req_put). */
 void rc_kstate_free(struct rc_kstate *ks);

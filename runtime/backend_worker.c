@@ -5,10 +5,13 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "clock.h"
 #include "core.h"
 #include "doorbell.h"
@@ -60,7 +63,6 @@ struct rc_pool {
 static _Atomic(struct rc_pool *) pool;
 /* Stopped pools that could not be freed, kept reachable on purpose; under the runtime lock. */
 static struct rc_pool *kept;
-static _Atomic unsigned int failures_to_inject;
 /* Threads between loading the pool and posting to a doorbell: stop waits for them. */
 static _Atomic int submitters;
 static __thread struct rc_worker *tls_worker;
@@ -71,6 +73,10 @@ bool rc_workers_use_msg_ring(void)
 
     return p != NULL && p->msg_ring;
 }
+
+/* The tests' builds only ($b/testing/): production sends every MSG_RING where it goes. */
+#ifdef RC_TESTING
+static _Atomic unsigned int failures_to_inject;
 
 void rc_testing_fail_msg_ring(unsigned int n)
 {
@@ -86,6 +92,12 @@ static bool inject_failure(void)
             return true;
     return false;
 }
+#else
+static bool inject_failure(void)
+{
+    return false;
+}
+#endif
 
 /*
  * A MSG_RING that carries `carried` to the ring behind fd; only a failure
@@ -355,30 +367,30 @@ static int post_to_worker(struct rc_req *req)
     return rc;
 }
 
-void rc_worker_on_exec_fail(struct rc_event *ev, int res, unsigned int flags)
+static void on_exec_fail(struct rc_event *ev, int res, unsigned int flags)
 {
     struct rc_req *req = rc_container_of(ev, struct rc_req, ev_exec_fail);
-    struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
+    struct rc_worker *w = req->bdata;
 
     (void)res;
     (void)flags;
     /* The worker's ring refused (it should not): its doorbell still reaches it, claimed for it. */
-    if (p != NULL) {
-        rc_doorbell_post(&p->w[req->worker].doorbell, &req->inbox);
+    if (atomic_load_explicit(&pool, memory_order_acquire) != NULL) {
+        rc_doorbell_post(&w->doorbell, &req->inbox);
         return;
     }
     rc_req_set_result(req, -ESHUTDOWN);
     rc_core_answer(req->core, req);
 }
 
-int rc_worker_submit(struct rc_req *req)
+static int submit(struct rc_req *req)
 {
     struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
     struct io_uring_sqe *sqe;
     struct rc_worker *w;
 
     /* The worker writes nothing but its result: every handler is set here, before publishing. */
-    req->ev_exec_fail.fn = rc_worker_on_exec_fail;
+    req->ev_exec_fail.fn = on_exec_fail;
     req->ev_reply_fail.fn = on_reply_fail;
     if (p == NULL || req->mode != RC_MODE_CORE || !p->msg_ring)
         return post_to_worker(req);
@@ -394,7 +406,7 @@ int rc_worker_submit(struct rc_req *req)
         rc_doorbell_post(&w->doorbell, &req->inbox);
         return 0;
     }
-    req->worker = (unsigned int)(w - p->w);
+    req->bdata = w;
     rc_event_publish(&req->ev_exec, on_exec);
     prep_msg(sqe, w->ring.ring_fd, &req->ev_exec, &req->ev_exec_fail);
     return 0;
@@ -457,14 +469,19 @@ static int start_worker(struct rc_pool *p, unsigned int i)
     return w->start_rc;
 }
 
-int rc_workers_start(const struct rc_config *cfg)
+static int workers_start(const struct rc_config *cfg, char *err, size_t errlen)
 {
-    struct rc_pool *p = calloc(1, sizeof(*p) + cfg->workers * sizeof(struct rc_worker));
-    unsigned int running;
+    struct rc_pool *p = NULL;
+    unsigned int running = 0;
     int rc = 0;
 
-    if (p == NULL)
-        return -ENOMEM;
+    if (cfg->backend == RC_BACKEND_INLINE)
+        return 0;
+    p = calloc(1, sizeof(*p) + cfg->workers * sizeof(struct rc_worker));
+    if (p == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     p->n = cfg->workers;
     p->msg_ring = !cfg->force_eventfd && rc_ring_has_msg_ring();
     /* A worker's request comes back within a round trip; longer polls only burn CPU. */
@@ -480,13 +497,21 @@ int rc_workers_start(const struct rc_config *cfg)
         atomic_store(&p->stopping, 1);
         join_all(p, running, cfg->timeout_ms);
         free_pool(p, running + 1);
-        return rc;
+        goto fail;
     }
     atomic_store_explicit(&pool, p, memory_order_release);
     return 0;
+
+fail:
+    snprintf(err, errlen, "cannot start %u workers: %s", cfg->workers, strerror(-rc));
+    return rc;
 }
 
-void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
+/*
+ * Requests still queued complete with -ESHUTDOWN; waits for the threads up to
+ * timeout_ms. keep_memory: at exit(), other threads may still hold the pool.
+ */
+static void workers_stop(unsigned int timeout_ms, bool keep_memory)
 {
     struct rc_pool *p = atomic_exchange(&pool, NULL);
     struct rc_req *req;
@@ -513,7 +538,14 @@ void rc_workers_stop(unsigned int timeout_ms, bool keep_memory)
     }
 }
 
-void rc_workers_fork_prepare(unsigned int timeout_ms)
+/*
+ * fork()'s prepare handler: waits until no worker handles a request (runs
+ * OpenSSL's code, releases a request's context) and keeps them from starting
+ * another; a worker still busy after timeout_ms is left as it is and the fork
+ * goes ahead. The parent's handler lets them go; in the child the pool is
+ * forgotten.
+ */
+static void workers_fork_prepare(unsigned int timeout_ms)
 {
     struct rc_pool *p = atomic_load(&pool);
     struct timespec deadline = rc_realtime_after_ms(timeout_ms);
@@ -535,7 +567,7 @@ static void fork_release(struct rc_pool *p)
     }
 }
 
-void rc_workers_fork_parent(void)
+static void workers_fork_parent(void)
 {
     struct rc_pool *p = atomic_load(&pool);
 
@@ -543,7 +575,7 @@ void rc_workers_fork_parent(void)
         fork_release(p);
 }
 
-void rc_workers_forget_after_fork(void)
+static void workers_fork_child(void)
 {
     struct rc_pool *p = atomic_load(&pool);
 
@@ -558,3 +590,28 @@ void rc_workers_forget_after_fork(void)
     free_pool(p, p->n);
     atomic_store(&pool, NULL);
 }
+
+static bool takes(const struct rc_req *req)
+{
+    (void)req;
+    return true;
+}
+
+static bool owns_event(const struct rc_event *ev)
+{
+    return ev->fn == on_exec_fail;
+}
+
+const struct rc_backend rc_backend_worker = {
+    .name = "worker",
+    .id = RC_BACKEND_ID_WORKER,
+    .other_thread = true,
+    .takes = takes,
+    .submit = submit,
+    .start = workers_start,
+    .stop = workers_stop,
+    .fork_prepare = workers_fork_prepare,
+    .fork_parent = workers_fork_parent,
+    .fork_child = workers_fork_child,
+    .owns_event = owns_event,
+};

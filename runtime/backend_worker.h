@@ -19,30 +19,7 @@
 #include "config.h"
 #include "req.h"
 
-int rc_workers_start(const struct rc_config *cfg);
-/*
- * Requests still queued complete with -ESHUTDOWN; waits for the threads up to
- * timeout_ms. keep_memory: at exit(), other threads may still hold the pool.
- */
-void rc_workers_stop(unsigned int timeout_ms, bool keep_memory);
-/*
- * fork()'s prepare handler: waits until no worker handles a request (runs
- * OpenSSL's code, releases a request's context) and keeps them from starting
- * another; a worker still busy after timeout_ms is left as it is and the fork
- * goes ahead. The parent's handler lets them go; in the child the pool is
- * forgotten.
- */
-void rc_workers_fork_prepare(unsigned int timeout_ms);
-void rc_workers_fork_parent(void);
-void rc_workers_forget_after_fork(void);
-
-/* 0, or -ESHUTDOWN when the workers are stopped. */
-int rc_worker_submit(struct rc_req *req);
-
 /* Whether requests travel by MSG_RING (false: eventfd doorbells). */
 bool rc_workers_use_msg_ring(void);
-
-/* Core ring handler: a MSG_RING carrying a request to a worker failed. */
-void rc_worker_on_exec_fail(struct rc_event *ev, int res, unsigned int flags);
 
 #endif

@@ -8,8 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "backend_afalg.h"
-#include "backend_worker.h"
+#include "backend.h"
 #include "clock.h"
 #include "ring.h"
 #include "runtime.h"
@@ -49,28 +48,6 @@ void rc_core_answer(struct rc_core *core, struct rc_req *req)
         rc_list_remove(&req->link);
     core->in_backend--;
     rc_req_answer(req, rc_req_result(req));
-}
-
-static void on_kernel_done(void *owner, struct rc_req *req, int result)
-{
-    /* Refused a socket after waiting for one: the work function does it, on a worker. */
-    if (req->kernel_refused && !((struct rc_core *)owner)->destroying && rc_worker_submit(req) == 0)
-        return;
-    rc_req_set_result(req, result);
-    rc_core_answer(owner, req);
-}
-
-int rc_core_kernel_submit(struct rc_core *core, struct rc_req *req)
-{
-    int rc = -ENOMEM;
-
-    if (core->kpool == NULL)
-        core->kpool = rc_kpool_new(&core->ring, core->doorbell.efd,
-                                   rc_runtime_config()->kernel_sockets, on_kernel_done, core);
-    if (core->kpool != NULL)
-        rc = rc_kpool_start(core->kpool, req);
-    /* Refused here (descriptors, memory): a worker tries its own sockets, else the work function. */
-    return rc == 0 ? 0 : rc_worker_submit(req);
 }
 
 static void on_reply(struct rc_event *ev, int res, unsigned int flags)
@@ -246,8 +223,7 @@ static int run_tasks(struct rc_core *core)
 
 static bool internal_event(const struct rc_event *ev)
 {
-    return ev->fn == on_reply || ev->fn == on_doorbell || ev->fn == rc_worker_on_exec_fail
-           || rc_kernel_event(ev);
+    return ev->fn == on_reply || ev->fn == on_doorbell || rc_backend_owns_event(ev);
 }
 
 static int reap(struct rc_core *core)
@@ -362,7 +338,7 @@ static bool spin(struct rc_core *core, uint64_t *wait_ns)
 static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)
 {
     struct io_uring_cqe *cqe;
-    struct __kernel_timespec ts;
+    struct __kernel_timespec ts, *tsp = NULL;
     uint64_t wait_ns = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
     struct rc_link *first = rc_list_first(&core->pending);
     int rc;
@@ -376,15 +352,16 @@ static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)
     }
     if (!busy && spin(core, &wait_ns))
         return 0;
-    if (busy || wait_ns == 0)
-        rc = io_uring_submit_and_get_events(&core->ring);
-    else if (wait_ns == UINT64_MAX)
-        rc = io_uring_submit_and_wait(&core->ring, 1);
-    else {
+    if (wait_ns != UINT64_MAX) {
         ts.tv_sec = (long long)(wait_ns / 1000000000u);
         ts.tv_nsec = (long long)(wait_ns % 1000000000u);
-        rc = io_uring_submit_and_wait_timeout(&core->ring, &cqe, 1, &ts, NULL);
+        tsp = &ts;
     }
+    if (busy || wait_ns == 0)
+        rc = io_uring_submit_and_get_events(&core->ring);
+    else
+        rc = tsp == NULL ? io_uring_submit_and_wait(&core->ring, 1)
+                         : io_uring_submit_and_wait_timeout(&core->ring, &cqe, 1, tsp, NULL);
     if (rc == -ETIME || rc == -EINTR || rc == -EBUSY || rc == -EAGAIN)
         return 0;
     return rc < 0 ? rc : 0;
@@ -413,9 +390,9 @@ int rc_core_run(struct rc_core *core, int timeout_ms)
         handled += reap(core);
         handled += expire(core);
     }
-    /* Keys that retired meanwhile (their last user woke this core): their sockets go now. */
-    if (core->kpool != NULL)
-        rc_kpool_sweep(core->kpool);
+    for (unsigned int i = 0; i < RC_BACKEND_IDS; i++)
+        if (rc_backends[i]->turn_end != NULL)
+            rc_backends[i]->turn_end(core);
     core->in_run = false;
     if (core->wake_fd >= 0) {
         /* A polling loop comes back only if the fd says so: send what handlers queued. */
@@ -565,8 +542,8 @@ static void orphan_limbo(struct rc_core *core)
 
         /* Unlinked first: once orphaned, the backend may free it at any moment. */
         rc_list_remove(l);
-        /* The kernel answers on this very ring: reaped below, like answers on their way. */
-        if (!req_of(l)->in_kernel
+        /* Some backends answer on this very ring: reaped below, like answers on their way. */
+        if (!req_of(l)->backend->answers_on_core_ring
             && atomic_compare_exchange_strong(&req_of(l)->home, &expected, RC_HOME_ORPHAN))
             core->in_backend--;
         else
@@ -590,10 +567,9 @@ void rc_core_destroy(struct rc_core *core)
         cancel_list(&core->blocked, NULL);
         cancel_list(&core->handed, NULL);
         cancel_list(&core->pending, &core->limbo);
-        if (core->kpool != NULL) {
-            rc_kpool_cancel_waiting(core->kpool, -ECANCELED);
-            rc_kpool_cancel_running(core->kpool);
-        }
+        for (unsigned int i = 0; i < RC_BACKEND_IDS; i++)
+            if (rc_backends[i]->cancel != NULL)
+                rc_backends[i]->cancel(core);
         /* Whatever is still queued goes out, and refusals come back, before orphaning. */
         io_uring_submit_and_get_events(&core->ring);
         reap(core);
@@ -608,8 +584,10 @@ void rc_core_destroy(struct rc_core *core)
             if (core->in_backend == 0)
                 sched_yield();
         }
-        /* Not in a fork child: its keys' locks may have been held by a thread that did not come along. */
-        rc_kpool_free(core->kpool);
+        /* Not in a fork child: a backend's locks may have been held by a thread that did not come along. */
+        for (unsigned int i = 0; i < RC_BACKEND_IDS; i++)
+            if (rc_backends[i]->core_free != NULL)
+                rc_backends[i]->core_free(core);
         rc_stats_retire(&core->stats);
     }
     if (tls_core == core) {

@@ -5,6 +5,7 @@
 #include <liburing.h>
 #include <stdbool.h>
 
+#include "backend.h"
 #include "doorbell.h"
 #include "list.h"
 #include "req.h"
@@ -41,7 +42,7 @@ struct rc_core {
     uint64_t app_events;     /* the application's completions handled so far */
     unsigned int batch_left; /* completions reaped in this batch, not yet handled */
 
-    struct rc_kpool *kpool; /* its kernel sockets, made on first use */
+    void *backend_data[RC_BACKEND_IDS]; /* each backend's state for this core, its own to make */
 
     int wake_fd; /* rc_core_fd, made on first use: registered with the ring; -1 until then */
     bool in_run;
@@ -65,9 +66,6 @@ void rc_core_unblock(struct rc_req *req);
 void rc_core_track(struct rc_core *core, struct rc_req *req);
 /* The backend gave it back without an answer (submit failed). */
 void rc_core_untrack(struct rc_core *core, struct rc_req *req);
-
-/* Runs req's kernel form on the core's ring: 0 or -errno (nothing started). */
-int rc_core_kernel_submit(struct rc_core *core, struct rc_req *req);
 
 /* Core thread: the backend's answer for req arrived; completes and drops the backend's ref. */
 void rc_core_answer(struct rc_core *core, struct rc_req *req);

@@ -3,8 +3,7 @@
 #include <errno.h>
 #include <openssl/async.h>
 
-#include "backend_afalg.h"
-#include "backend_worker.h"
+#include "backend.h"
 #include "clock.h"
 #include "core.h"
 #include "placement.h"
@@ -80,7 +79,7 @@ void rc_req_answer(struct rc_req *req, int result)
     rc_req_put(req);
 }
 
-/* Hands req to the backend: 0, -EAGAIN (back-pressure) or another -errno. */
+/* Hands req to its backend: 0, -EAGAIN (back-pressure) or another -errno. */
 static int submit(struct rc_req *req)
 {
     int rc = admit(req);
@@ -100,8 +99,7 @@ static int submit(struct rc_req *req)
             goto undo_ref;
         req->phase = RC_PHASE_SUBMITTED;
     }
-    rc = req->mode == RC_MODE_CORE && rc_kernel_takes(req) ? rc_core_kernel_submit(req->core, req)
-                                                            : rc_worker_submit(req);
+    rc = req->backend->submit(req);
     if (rc != 0)
         goto undo;
     if (req->mode == RC_MODE_CORE)
@@ -154,11 +152,6 @@ static int ran_here(struct rc_req *req, int result)
     return req->outcome;
 }
 
-static int run_inline(struct rc_req *req)
-{
-    return ran_here(req, req->fn(req->ctx));
-}
-
 static enum rc_mode choose_mode(ASYNC_WAIT_CTX *wctx, struct rc_core *core)
 {
     ASYNC_callback_fn cb;
@@ -169,8 +162,21 @@ static enum rc_mode choose_mode(ASYNC_WAIT_CTX *wctx, struct rc_core *core)
     return core != NULL ? RC_MODE_CORE : RC_MODE_CALLBACK;
 }
 
+/*
+ * The backend that takes req, or the inline one where placement finds that
+ * sending it to another thread would gain nothing.
+ */
+static const struct rc_backend *choose_backend(const struct rc_req *req, const struct rc_core *core)
+{
+    const struct rc_backend *b = rc_backend_for(req);
+
+    return b->other_thread && rc_place_here(core) ? &rc_backend_inline : b;
+}
+
 int rc_offload(struct rc_req *req)
 {
+    const struct rc_backend *b = &rc_backend_inline;
+    struct rc_core *core = rc_core_current();
     ASYNC_WAIT_CTX *wctx;
     struct rc_waiter *w;
     ASYNC_JOB *job;
@@ -181,23 +187,20 @@ int rc_offload(struct rc_req *req)
     rc = rc_runtime_ready();
     if (rc != 0)
         return rc;
+    /* Without a job there is no pause to wait in: only the calling thread can run it. */
     job = ASYNC_get_current_job();
-    if (job == NULL || rc_runtime_inline())
-        return run_inline(req);
-    /* Without a core, the kernel's operations run on this thread's own ring (kernel_local.c). */
-    if (rc_core_current() == NULL && rc_kernel_takes(req)
-        && rc_kernel_run_here(req, rc_runtime_config()->timeout_ms, &rc) == 0)
+    if (job != NULL)
+        b = choose_backend(req, core);
+    if (b->run_here != NULL && b->run_here(req, core, &rc) == 0)
         return ran_here(req, rc);
-    /* A kernel form is the offload itself: placement weighs only what a worker would run. */
-    if (!rc_kernel_takes(req) && rc_place_here(rc_core_current()))
-        return run_inline(req);
     wctx = ASYNC_get_wait_ctx(job);
-    req->mode = choose_mode(wctx, rc_core_current());
+    req->mode = choose_mode(wctx, core);
     w = rc_waiter_bind(wctx, req->mode == RC_MODE_FD);
     if (w == NULL)
-        return run_inline(req);
+        return ran_here(req, req->fn(req->ctx));
+    req->backend = b;
     if (req->mode == RC_MODE_CORE)
-        req->core = rc_core_current();
+        req->core = core;
     req->fork_gen = rc_fork_gen;
     rc_waiter_get(w);
     req->waiter = w;

@@ -42,6 +42,7 @@ enum rc_phase {
     RC_PHASE_SUBMITTED, /* a backend holds it */
 };
 
+struct rc_backend;
 struct rc_waiter;
 struct rc_core;
 struct rc_kstate;
@@ -55,7 +56,7 @@ struct rc_req {
     struct rc_link link;           /* one of its core's lists, or the watchdog's */
 
     rc_work_fn fn;
-    struct rc_kstate *kernel; /* its kernel form (rc_req_set_kernel), or NULL */
+    struct rc_kstate *kernel; /* its second form, for the kernel (rc_req_set_kernel), or NULL */
     void (*release)(void *ctx);
     size_t ctx_size;
 
@@ -70,9 +71,8 @@ struct rc_req {
     enum rc_phase phase; /* the job's side; its thread only */
     bool has_slot;       /* holds a slot under the in-flight limit */
     bool watched;        /* on the watchdog's list (under its lock) */
-    bool in_kernel;      /* its kernel operation is on its core's ring: the core must reap it */
-    bool kernel_refused; /* queued for a kernel socket, then refused one: the work function's */
-    unsigned int worker; /* MSG_RING: the worker claimed for it, whose doorbell takes a refused send */
+    const struct rc_backend *backend; /* the one that holds or held it */
+    void *bdata;                      /* that backend's, opaque to the rest */
     struct rc_core *core;
     struct rc_waiter *waiter;
     unsigned int fork_gen; /* the process it was offloaded in (see rc_fork_gen) */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "backend_afalg.h"
 #include "backend_worker.h"
 #include "core.h"
@@ -50,7 +51,9 @@ static void stop_locked(bool at_exit)
     if (!atomic_load(&rt.running))
         return;
     atomic_store(&rt.running, 0);
-    rc_workers_stop(rt.cfg.timeout_ms, at_exit);
+    for (unsigned int i = RC_BACKEND_IDS; i-- > 0;)
+        if (rc_backends[i]->stop != NULL)
+            rc_backends[i]->stop(rt.cfg.timeout_ms, at_exit);
     rc_watchdog_stop();
 }
 
@@ -74,12 +77,16 @@ static void at_exit(void)
 static void before_fork(void)
 {
     pthread_mutex_lock(&rt.lock);
-    rc_workers_fork_prepare(rt.cfg.timeout_ms);
+    for (unsigned int i = 0; i < RC_BACKEND_IDS; i++)
+        if (rc_backends[i]->fork_prepare != NULL)
+            rc_backends[i]->fork_prepare(rt.cfg.timeout_ms);
 }
 
 static void after_fork_parent(void)
 {
-    rc_workers_fork_parent();
+    for (unsigned int i = RC_BACKEND_IDS; i-- > 0;)
+        if (rc_backends[i]->fork_parent != NULL)
+            rc_backends[i]->fork_parent();
     pthread_mutex_unlock(&rt.lock);
 }
 
@@ -90,7 +97,9 @@ static void after_fork_child(void)
     rc_fork_gen++;
     atomic_store(&rt.running, 0);
     rt.started = false;
-    rc_workers_forget_after_fork();
+    for (unsigned int i = 0; i < RC_BACKEND_IDS; i++)
+        if (rc_backends[i]->fork_child != NULL)
+            rc_backends[i]->fork_child();
     rc_watchdog_forget_after_fork();
     rc_offload_forget_after_fork();
     rc_stats_reset_after_fork();
@@ -99,6 +108,7 @@ static void after_fork_child(void)
 
 static int start_locked(void)
 {
+    unsigned int started = 0;
     int rc;
 
     rc = rc_config_load(&rt.cfg, rt.error, sizeof(rt.error));
@@ -119,16 +129,12 @@ static int start_locked(void)
         }
         rt.hooks_installed = true;
     }
-    rc = rc_kernel_probe(&rt.cfg, rt.error, sizeof(rt.error));
-    if (rc != 0)
-        goto fail;
-    if (rt.cfg.backend != RC_BACKEND_INLINE) {
-        rc = rc_workers_start(&rt.cfg);
-        if (rc != 0) {
-            snprintf(rt.error, sizeof(rt.error), "cannot start %u workers: %s",
-                     rt.cfg.workers, strerror(-rc));
+    for (started = 0; started < RC_BACKEND_IDS; started++) {
+        const struct rc_backend *b = rc_backends[started];
+
+        rc = b->start != NULL ? b->start(&rt.cfg, rt.error, sizeof(rt.error)) : 0;
+        if (rc != 0)
             goto fail;
-        }
     }
     rt.error[0] = '\0';
     rt.started = true;
@@ -137,6 +143,9 @@ static int start_locked(void)
     return 0;
 
 fail:
+    while (started-- > 0)
+        if (rc_backends[started]->stop != NULL)
+            rc_backends[started]->stop(rt.cfg.timeout_ms, false);
     /* Every offload retries the start: say each reason once, not once per call. */
     if (strcmp(rt.error, rt.error_said) != 0) {
         fprintf(stderr, "ringcrypt: %s\n", rt.error);

@@ -2,7 +2,8 @@
 # libringcrypt.so's ABI: the functions in version node RINGCRYPT_0.3 are
 # exactly those declared RC_API in runtime/include/ringcrypt.h, every other
 # exported symbol is in RINGCRYPT_PRIVATE (the module's and the tests' hooks),
-# no header function sits there, and rc_version() returns the header's
+# no header function sits there, the tests' hooks are in $b/testing/'s
+# libraries only, and rc_version() returns the header's
 # RINGCRYPT_VERSION_STRING. Negative: the comparison reports a doctored
 # list (one function missing, one extra). Installed as $b/tests/abi; exit 0
 # pass, 1 fail (liburing's codes).
@@ -46,6 +47,17 @@ outside=$(awk -v a="$public" -v p="$private" '$2 != a && $2 != p' <<<"$exported"
 leaked=$(comm -12 <(printf '%s\n' "$declared") <(in_node "$private"))
 [ -z "$leaked" ] || fail "public functions in $private: $(tr '\n' ' ' <<<"$leaked")"
 [ -n "$(in_node "$private")" ] || fail "$private is empty: the module and the tests need it"
+
+# Test hooks (runtime/testing.h) are in the tests' builds of the libraries
+# ($b/testing/), and in nothing that is installed.
+hooks() { nm -D --defined-only "$1" | awk '$3 ~ /^rc_testing_/ { sub(/@.*/, "", $3); print $3 }' | sort; }
+for f in "$lib" "$b/ringcrypt.so"; do
+    [ -z "$(hooks "$f")" ] || fail "test hooks in $f: $(hooks "$f" | tr '\n' ' ')"
+done
+[ "$(hooks "$b/testing/libringcrypt.so")" = rc_testing_fail_msg_ring ] \
+    || fail "$b/testing/libringcrypt.so's hooks: '$(hooks "$b/testing/libringcrypt.so")'"
+[ "$(hooks "$b/testing/ringcrypt.so")" = rc_testing_forget_forwarder ] \
+    || fail "$b/testing/ringcrypt.so's hooks: '$(hooks "$b/testing/ringcrypt.so")'"
 
 # Negative: the same comparison catches a missing and an extra name.
 doctored=$( (sed 1d <<<"$declared"; echo rc_not_in_the_header) | sort)

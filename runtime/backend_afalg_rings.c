@@ -1,16 +1,25 @@
 /*
- * Kernel operations of threads without a core (callback and fd modes, as in
- * `openssl speed -async_jobs`): each such thread gets a small ring and a
- * socket pool of its own, made on first use and closed when the thread
- * exits. Sending the operation to a worker instead would cost two wake-ups
- * across threads for a cipher the kernel runs within the submission.
+ * The AF_ALG backend in the runtime: on which ring a kernel operation runs.
+ * Always the asking thread's, so that its answer is a CQE on the thread that
+ * waits for it:
+ *  - a core's: the operation goes on the core's ring and its job pauses; the
+ *    core reaps the kernel's answer like any other CQE (submit);
+ *  - a thread without a core (callback and fd modes, as in `openssl speed
+ *    -async_jobs`): a small ring and a socket pool of its own, made on first
+ *    use and closed when the thread exits, waited on at once (run_here).
+ *    Sending the operation to a worker instead would cost two wake-ups
+ *    across threads for a cipher the kernel runs within the submission.
+ * Whatever the kernel refuses (descriptors, memory) goes to the next
+ * backend, which runs the work function.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "backend.h"
 #include "backend_afalg.h"
 #include "clock.h"
+#include "core.h"
 #include "ring.h"
 #include "runtime.h"
 
@@ -136,3 +145,79 @@ int rc_kernel_run_here(struct rc_req *req, unsigned int timeout_ms, int *result)
     *result = expired ? -ETIMEDOUT : l->result;
     return 0;
 }
+
+/* ---- the backend ------------------------------------------------------- */
+
+static int run_here(struct rc_req *req, struct rc_core *core, int *result)
+{
+    if (core != NULL)
+        return -EAGAIN;
+    return rc_kernel_run_here(req, rc_runtime_config()->timeout_ms, result);
+}
+
+static struct rc_kpool *core_pool(const struct rc_core *core)
+{
+    return core->backend_data[RC_BACKEND_ID_AFALG];
+}
+
+static void on_core_done(void *owner, struct rc_req *req, int result)
+{
+    struct rc_core *core = owner;
+
+    if (rc_kstate_refused(req->kernel) && !core->destroying && rc_backend_fallback(req) == 0)
+        return;
+    rc_req_set_result(req, result);
+    rc_core_answer(core, req);
+}
+
+static int submit(struct rc_req *req)
+{
+    struct rc_core *core = req->core;
+    int rc = -ENOMEM;
+
+    if (req->mode != RC_MODE_CORE)
+        return rc_backend_fallback(req); /* this thread's own ring refused it (run_here) */
+    if (core_pool(core) == NULL)
+        core->backend_data[RC_BACKEND_ID_AFALG] =
+            rc_kpool_new(&core->ring, core->doorbell.efd, rc_runtime_config()->kernel_sockets,
+                         on_core_done, core);
+    if (core_pool(core) != NULL)
+        rc = rc_kpool_start(core_pool(core), req);
+    /* Refused here (descriptors, memory): the next backend runs the work function. */
+    return rc == 0 ? 0 : rc_backend_fallback(req);
+}
+
+/* Keys that retired meanwhile (their last user woke the core): their sockets go now. */
+static void turn_end(struct rc_core *core)
+{
+    if (core_pool(core) != NULL)
+        rc_kpool_sweep(core_pool(core));
+}
+
+static void cancel(struct rc_core *core)
+{
+    if (core_pool(core) == NULL)
+        return;
+    rc_kpool_cancel_waiting(core_pool(core), -ECANCELED);
+    rc_kpool_cancel_running(core_pool(core));
+}
+
+static void core_free(struct rc_core *core)
+{
+    rc_kpool_free(core_pool(core));
+    core->backend_data[RC_BACKEND_ID_AFALG] = NULL;
+}
+
+const struct rc_backend rc_backend_afalg = {
+    .name = "afalg",
+    .id = RC_BACKEND_ID_AFALG,
+    .answers_on_core_ring = true,
+    .takes = rc_kernel_takes,
+    .run_here = run_here,
+    .submit = submit,
+    .start = rc_kernel_probe,
+    .owns_event = rc_kernel_event,
+    .turn_end = turn_end,
+    .cancel = cancel,
+    .core_free = core_free,
+};
