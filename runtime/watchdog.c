@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "clock.h"
+#include "runtime.h"
 
 static struct {
     pthread_mutex_t lock;
@@ -31,23 +32,27 @@ static void end_locked(struct rc_req *req, int outcome)
     pthread_mutex_lock(&wd.lock);
 }
 
+/*
+ * Every request gets the same timeout, so one that arrives while the list is
+ * empty has its deadline no earlier than the end of a timeout-long sleep
+ * begun before it: an empty list sleeps that long, and a new request never
+ * has to wake this thread (a wake-up per operation on a thread of its own,
+ * when operations come one at a time).
+ */
 static void *watchdog_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&wd.lock);
     while (!wd.stop) {
         struct rc_link *first = rc_list_first(&wd.list);
-        struct rc_req *req;
+        struct rc_req *req = first != NULL ? rc_container_of(first, struct rc_req, link) : NULL;
+        uint64_t until = req != NULL ? req->deadline_ns
+                                     : rc_now_ns() + (uint64_t)rc_runtime_config()->timeout_ms * 1000000u;
         struct timespec ts;
 
-        if (first == NULL) {
-            pthread_cond_wait(&wd.cond, &wd.lock);
-            continue;
-        }
-        req = rc_container_of(first, struct rc_req, link);
-        if (req->deadline_ns > rc_now_ns()) {
-            ts.tv_sec = (time_t)(req->deadline_ns / 1000000000u);
-            ts.tv_nsec = (long)(req->deadline_ns % 1000000000u);
+        if (req == NULL || req->deadline_ns > rc_now_ns()) {
+            ts.tv_sec = (time_t)(until / 1000000000u);
+            ts.tv_nsec = (long)(until % 1000000000u);
             pthread_cond_timedwait(&wd.cond, &wd.lock, &ts);
             continue;
         }
@@ -78,18 +83,14 @@ static int start_locked(void)
 
 int rc_watchdog_watch(struct rc_req *req)
 {
-    bool was_empty;
     int rc = 0;
 
     pthread_mutex_lock(&wd.lock);
     if (!wd.started)
         rc = start_locked();
     if (rc == 0) {
-        was_empty = rc_list_empty(&wd.list);
         rc_list_append(&wd.list, &req->link);
         req->watched = true;
-        if (was_empty)
-            pthread_cond_signal(&wd.cond);
     }
     pthread_mutex_unlock(&wd.lock);
     return rc;

@@ -126,6 +126,39 @@ static int offload_after_idle_wait(void)
     return T_PASS;
 }
 
+/*
+ * The watchdog is not woken for a request: one that arrives while it sleeps
+ * on an empty list (here 100 ms into that sleep) still expires when its own
+ * deadline comes, because every request has the same timeout as the sleep.
+ */
+static int expires_while_watchdog_idle(void)
+{
+    struct t_job quick, stuck;
+    struct t_driver d;
+    long start;
+    int done;
+
+    CHECK_EQ(t_driver_init(&d, T_FD, &quick, 1, compute_body, NULL), 0);
+    CHECK_EQ(t_driver_run(&d, &quick, 1, 20000), 0);
+    CHECK_EQ(quick.ret, 0);
+    t_driver_fini(&d, &quick, 1);
+    done = atomic_load(&released);
+    usleep(100 * 1000);
+
+    t_gate_close();
+    CHECK_EQ(t_driver_init(&d, T_FD, &stuck, 1, body, NULL), 0);
+    start = t_now_ms();
+    CHECK_EQ(t_driver_run(&d, &stuck, 1, 20000), 0);
+    CHECK(t_now_ms() - start >= 150, "timed out after %ld ms", t_now_ms() - start);
+    CHECK_EQ(stuck.ret, -ETIMEDOUT);
+    t_gate_open();
+    for (start = t_now_ms(); atomic_load(&released) == done && t_now_ms() - start < 20000;)
+        usleep(1000);
+    CHECK_EQ(atomic_load(&released), done + 1);
+    t_driver_fini(&d, &stuck, 1);
+    return T_PASS;
+}
+
 static void step_both(struct rc_task *task)
 {
     struct t_job *jobs = (struct t_job *)(void *)((char *)task - offsetof(struct t_job, task));
@@ -271,6 +304,7 @@ static const struct scenario scenarios[] = {
     { "core_never_answers", core_never, short_deadline },
     { "fd_never_answers", fd_never, short_deadline },
     { "offload_after_idle_wait", offload_after_idle_wait, short_deadline },
+    { "expires_while_watchdog_idle", expires_while_watchdog_idle, short_deadline },
     { "answer_not_held_by_next", answer_not_held_by_next, one_worker },
     { "core_expired_holds_slot", core_expired_slot, two_slots },
     { "fd_expired_holds_slot", fd_expired_slot, two_slots },
