@@ -138,5 +138,13 @@ run ringcrypt-load --port "$port" --duration 120
 [ "$rc" -eq 1 ] && grep -q "^most common error *connection refused ([0-9]*)$" <<<"$out" ||
     fail "closed port, text report: exit $rc: $out $err"
 
+# tools/bench-cost's command line, before it measures anything: --help, a bad option.
+"$root/tools/bench-cost" --help >"$work/out" 2>&1 && grep -q '^usage: tools/bench-cost ' "$work/out" ||
+    fail "tools/bench-cost --help: $(cat "$work/out")"
+"$root/tools/bench-cost" --bogus >/dev/null 2>"$work/err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -qF -- "tools/bench-cost: --bogus: unknown option" "$work/err" ||
+    fail "tools/bench-cost --bogus: exit $rc: $(cat "$work/err")"
+
 echo "$failures failures"
 [ "$failures" -eq 0 ]
