@@ -13,6 +13,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/async.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
@@ -29,6 +30,16 @@
 #include "cli.h"
 #include "ringcrypt.h"
 #include "tls_conn.h"
+
+/*
+ * ASYNC jobs per server thread. A paused handshake holds a job and its stack,
+ * and a thread's pool keeps every job it ever made: after a burst of N
+ * handshakes at once, N stacks would stay resident for good. Bounded, a burst
+ * leaves at most this many, and a handshake beyond them waits a turn for a
+ * job (SSL_ERROR_WANT_ASYNC_JOB). More would only queue requests behind the
+ * workers.
+ */
+#define ECHO_JOBS 64
 
 /* Unsent TLS bytes above which a connection stops reading: a slow reader's bound. */
 #define MAX_UNSENT (64 * 1024)
@@ -220,8 +231,12 @@ static void *server_main(void *arg)
     bool closing = false;
     int rc = rc_core_create(NULL, &t->core);
 
+    if (rc == 0 && !ASYNC_init_thread(ECHO_JOBS, 0)) {
+        rc_core_destroy(t->core);
+        rc = -ENOMEM;
+    }
     if (rc != 0) {
-        fprintf(stderr, "ringcrypt-echo: no core: %s\n", strerror(-rc));
+        fprintf(stderr, "ringcrypt-echo: no core or no ASYNC job pool: %s\n", strerror(-rc));
         atomic_store(&start_failed, true);
         atomic_store(&stopping, true);
         return NULL;
