@@ -20,6 +20,8 @@
 
 #define WORKER_SQ 256
 #define WORKER_SPIN_US 50
+/* After this many fruitless polls in a row, a worker polls once in 2^8 sleeps. */
+#define POLL_MISSES_MAX 8
 
 struct rc_worker {
     struct io_uring ring;
@@ -31,6 +33,8 @@ struct rc_worker {
     bool joined;
     /* Polling for its next request: submitters prefer it to a sleeping worker. */
     atomic_bool polling;
+    /* Polls in a row that found nothing, and sleeps left before it polls again: its thread's only. */
+    unsigned int poll_misses, poll_skips;
     /*
      * It holds a request — sent to it (MSG_RING, doorbell) or taken from the
      * overflow — not finished yet, and is sent no other: stuck in a work
@@ -307,6 +311,10 @@ static bool poll_for_work(struct rc_worker *w)
 
     if (w->pool->spin_ns == 0)
         return false;
+    if (w->poll_skips > 0) {
+        w->poll_skips--;
+        return false;
+    }
     atomic_store_explicit(&w->polling, true, memory_order_relaxed);
     do {
         if (io_uring_submit_and_get_events(&w->ring) < 0)
@@ -314,6 +322,20 @@ static bool poll_for_work(struct rc_worker *w)
         got = io_uring_cq_ready(&w->ring) > 0;
     } while (!got && rc_now_ns() - start < w->pool->spin_ns);
     atomic_store_explicit(&w->polling, false, memory_order_relaxed);
+    /*
+     * Requests that come further apart than a poll (a server's handshakes,
+     * each a few offloads among much other work) would have it burn the
+     * whole poll after every one of them: after k misses in a row it sleeps
+     * 2^k - 1 times (at most 255) before polling again, and a
+     * hit polls after every request again.
+     */
+    if (got) {
+        w->poll_misses = 0;
+    } else {
+        if (w->poll_misses < POLL_MISSES_MAX)
+            w->poll_misses++;
+        w->poll_skips = (1u << w->poll_misses) - 1;
+    }
     return got;
 }
 
