@@ -427,6 +427,14 @@ static int huge_sizes(void *arg)
     CHECK(ctx != NULL && EVP_PKEY_sign_init(ctx) == 1
               && EVP_PKEY_sign(ctx, out, &len, digest, sizeof(digest)) == 1 && len < 80,
           "ECDSA sign with siglen SIZE_MAX: %zu", len);
+    /* Less room than a signature may take fails, and writes nothing past it. */
+    memset(out, 0xa5, sizeof(out));
+    len = 8;
+    CHECK(EVP_PKEY_sign(ctx, out, &len, digest, sizeof(digest)) <= 0, "ECDSA sign into 8 bytes");
+    ERR_clear_error();
+    for (len = 8; len < sizeof(out) && out[len] == 0xa5; len++)
+        ;
+    CHECK(len == sizeof(out), "byte %zu written past an 8-byte signature buffer", len);
     CHECK(EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer(ctx, c->peer) == 1,
           "derive set-up");
     len = SIZE_MAX;
