@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 
 #include "clock.h"
@@ -41,7 +42,7 @@ static void end_locked(struct rc_req *req, int outcome)
  */
 static void *watchdog_main(void *arg)
 {
-    (void)arg;
+    sem_post(arg);
     pthread_mutex_lock(&wd.lock);
     while (!wd.stop) {
         struct rc_link *first = rc_list_first(&wd.list);
@@ -62,21 +63,31 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
+/*
+ * Returns once the thread runs its own code: a thread still being set up
+ * (by the sanitizers' runtimes, say) may hold an allocator's lock, and a
+ * fork() meanwhile would leave that lock taken in the child for good.
+ */
 static int start_locked(void)
 {
     pthread_condattr_t attr;
+    sem_t running;
     int rc;
 
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&wd.cond, &attr);
     pthread_condattr_destroy(&attr);
+    sem_init(&running, 0, 0);
     wd.stop = false;
-    rc = pthread_create(&wd.thread, NULL, watchdog_main, NULL);
+    rc = pthread_create(&wd.thread, NULL, watchdog_main, &running);
     if (rc != 0) {
         pthread_cond_destroy(&wd.cond);
+        sem_destroy(&running);
         return -rc;
     }
+    sem_wait(&running);
+    sem_destroy(&running);
     wd.started = true;
     return 0;
 }
