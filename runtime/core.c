@@ -338,7 +338,7 @@ static bool spin(struct rc_core *core, uint64_t *wait_ns)
 static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)
 {
     struct io_uring_cqe *cqe;
-    struct __kernel_timespec ts, *tsp = NULL;
+    struct __kernel_timespec ts;
     uint64_t wait_ns = timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000u;
     struct rc_link *first = rc_list_first(&core->pending);
     int rc;
@@ -352,16 +352,15 @@ static int wait_turn(struct rc_core *core, int timeout_ms, bool busy)
     }
     if (!busy && spin(core, &wait_ns))
         return 0;
-    if (wait_ns != UINT64_MAX) {
-        ts.tv_sec = (long long)(wait_ns / 1000000000u);
-        ts.tv_nsec = (long long)(wait_ns % 1000000000u);
-        tsp = &ts;
-    }
     if (busy || wait_ns == 0)
         rc = io_uring_submit_and_get_events(&core->ring);
-    else
-        rc = tsp == NULL ? io_uring_submit_and_wait(&core->ring, 1)
-                         : io_uring_submit_and_wait_timeout(&core->ring, &cqe, 1, tsp, NULL);
+    else if (wait_ns == UINT64_MAX)
+        rc = io_uring_submit_and_wait(&core->ring, 1);
+    else {
+        ts.tv_sec = (long long)(wait_ns / 1000000000u);
+        ts.tv_nsec = (long long)(wait_ns % 1000000000u);
+        rc = io_uring_submit_and_wait_timeout(&core->ring, &cqe, 1, &ts, NULL);
+    }
     if (rc == -ETIME || rc == -EINTR || rc == -EBUSY || rc == -EAGAIN)
         return 0;
     return rc < 0 ? rc : 0;
