@@ -136,8 +136,12 @@ int rc_op_run(struct rc_op *op, bool worth_offloading)
 
     if (!worth_offloading)
         return op->exec(op);
-    if (ASYNC_get_current_job() == NULL) {
-        /* A synchronous caller: counted, so its counters show ringcrypt is in the path. */
+    if (ASYNC_get_current_job() == NULL || (op->kernel == NULL && rc_offload_here() == 1)) {
+        /*
+         * A synchronous caller, or one whose request placement would run
+         * here anyway: on the caller's own buffers, with no request to copy
+         * them into. Counted, so its counters show ringcrypt is in the path.
+         */
         rc_count_inline();
         return op->exec(op);
     }

@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "clock.h"
 #include "core.h"
+#include "counting.h"
 #include "placement.h"
 #include "runtime.h"
 #include "stats.h"
@@ -171,6 +172,17 @@ static const struct rc_backend *choose_backend(const struct rc_req *req, const s
     const struct rc_backend *b = rc_backend_for(req);
 
     return b->other_thread && rc_place_here(core) ? &rc_backend_inline : b;
+}
+
+int rc_offload_here(void)
+{
+    /* A request with no kernel form, as far as the choice of a backend looks at one. */
+    const struct rc_req plain = { .kernel = NULL };
+
+    if (rc_runtime_ready() != 0)
+        return 0;
+    return ASYNC_get_current_job() == NULL
+           || choose_backend(&plain, rc_core_current()) == &rc_backend_inline;
 }
 
 int rc_offload(struct rc_req *req)

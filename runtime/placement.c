@@ -1,21 +1,22 @@
 #include "placement.h"
 
+#include "clock.h"
 #include "core.h"
 #include "runtime.h"
 
-#define PROBE_FIRST 4
-#define PROBE_LAST 64
+#define PROBE_GAP_FIRST_NS 1000000u
+#define PROBE_GAP_LAST_NS 32000000u
 
 /* One thread's offloads; only that thread touches it. */
 struct place {
     unsigned int out;       /* its requests in a backend whose jobs have not come back */
     bool overlapped;        /* since out was 0: another call went out, or the core served the app */
     bool busy;              /* the last time out fell to 0, something had overlapped */
-    unsigned int streak;    /* calls run here since the last one sent out */
-    unsigned int probe;     /* run this many here, then send one out */
+    uint64_t gap_ns;        /* from the last probe's return to the next probe */
+    uint64_t next_probe_ns; /* calls run here until then; 0: the first call is a probe */
 };
 
-static __thread struct place tl = { .probe = PROBE_FIRST };
+static __thread struct place tl = { .gap_ns = PROBE_GAP_FIRST_NS };
 
 static bool core_has_work(const struct rc_core *core)
 {
@@ -26,7 +27,7 @@ static bool core_has_work(const struct rc_core *core)
 
 void rc_place_forget_after_fork(void)
 {
-    tl = (struct place){ .probe = PROBE_FIRST };
+    tl = (struct place){ .gap_ns = PROBE_GAP_FIRST_NS };
 }
 
 bool rc_place_here(const struct rc_core *core)
@@ -35,10 +36,7 @@ bool rc_place_here(const struct rc_core *core)
         return false;
     if (tl.out > 0 || tl.busy || core_has_work(core))
         return false;
-    if (++tl.streak < tl.probe)
-        return true;
-    tl.streak = 0;
-    return false;
+    return rc_now_ns() < tl.next_probe_ns;
 }
 
 void rc_place_sent(struct rc_req *req)
@@ -67,7 +65,8 @@ void rc_place_back(struct rc_req *req, const struct rc_core *core)
     tl.busy = tl.overlapped;
     tl.overlapped = false;
     if (tl.busy)
-        tl.probe = PROBE_FIRST;
-    else if (tl.probe < PROBE_LAST)
-        tl.probe *= 2;
+        tl.gap_ns = PROBE_GAP_FIRST_NS;
+    else if (tl.gap_ns < PROBE_GAP_LAST_NS)
+        tl.gap_ns *= 2;
+    tl.next_probe_ns = rc_now_ns() + tl.gap_ns;
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "counting.h"
 #include "harness.h"
 
 #define LONE_CALLS 256
@@ -68,21 +69,28 @@ static void run(enum t_mode mode, int n, const struct body_arg *arg, struct rc_s
     CHECK_EQ(delta->errors, 0);
 }
 
-/* One job calling one after another: no call has anything to overlap. */
+/*
+ * One job calling one after another: no call has anything to overlap. Its
+ * calls take 300 us each, so that each mode's run spans several probe gaps
+ * (runtime/placement.h: the first call is a probe, then 1, 2, 4, 8, 16 ms after
+ * each one's return, then every 32 ms).
+ */
 static int lone_job(void)
 {
-    const struct body_arg arg = { .calls = LONE_CALLS };
+    const struct body_arg arg = { .calls = LONE_CALLS, .delay_us = 300 };
 
     for (int m = T_CORE; m <= T_FD; m++) {
         struct rc_stats s;
+        long start = t_now_ms(), ms;
 
         run(m, 1, &arg, &s);
-        printf("  %-8s lone job: %llu of %d here, %llu sent out (probes)\n", t_mode_names[m],
-               (unsigned long long)s.inline_ops, LONE_CALLS, (unsigned long long)s.submitted);
-        /* Probes at the 4th, 8th, ... 64th call, then every 64th: 8 in 256 calls. */
-        CHECK(s.submitted >= 1 && s.submitted <= LONE_CALLS / 16,
-              "%s: %llu of %d calls sent out", t_mode_names[m], (unsigned long long)s.submitted,
-              LONE_CALLS);
+        ms = t_now_ms() - start;
+        printf("  %-8s lone job: %llu of %d here, %llu sent out (probes) in %ld ms\n",
+               t_mode_names[m], (unsigned long long)s.inline_ops, LONE_CALLS,
+               (unsigned long long)s.submitted, ms);
+        CHECK(s.submitted >= 1 && s.submitted <= 7 + (unsigned long long)ms / 32,
+              "%s: %llu of %d calls sent out in %ld ms", t_mode_names[m],
+              (unsigned long long)s.submitted, LONE_CALLS, ms);
         CHECK_EQ(s.paused, s.submitted);
     }
     return t_failures ? T_FAIL : T_PASS;
@@ -149,7 +157,7 @@ static int abandoned(void)
 
     atomic_store(&released, 0);
     CHECK_EQ(t_driver_init(&d, T_FD, jobs, 8, body, (void *)&busy), 0);
-    /* The first calls run here; the 4th is a probe, sent out, and its job pauses. */
+    /* The thread's first call is a probe, sent out, and its job pauses. */
     t_driver_start(&d, jobs, 8);
     for (int i = 0; i < 8 && paused < 0; i++)
         if (!jobs[i].finished)
@@ -164,6 +172,58 @@ static int abandoned(void)
     run(T_FD, 1, &lone, &s);
     CHECK(s.submitted <= LONE_CALLS / 8, "after an abandoned job: %llu of %d calls sent out",
           (unsigned long long)s.submitted, LONE_CALLS);
+    return t_failures ? T_FAIL : T_PASS;
+}
+
+/*
+ * The provider's question (runtime/counting.h), asked before each call of a
+ * lone job: every answer agrees with where rc_offload then ran the call,
+ * and asking twice changes nothing.
+ */
+#define ASKED_CALLS 64
+
+static int ask_each(void *arg)
+{
+    int *disagreed = arg;
+
+    for (int i = 0; i < ASKED_CALLS; i++) {
+        struct rc_stats before, delta;
+        int here = rc_offload_here(), rc;
+
+        CHECK_EQ(rc_offload_here(), here);
+        rc_stats_total(&before);
+        rc = t_offload(&(struct t_offload_args){ .fn = t_work_compute, .in = i,
+                                                 .released = &released });
+        if (rc != 0)
+            return rc;
+        t_stats_since(&before, &delta);
+        if (delta.inline_ops != (uint64_t)here || delta.submitted != (uint64_t)!here)
+            (*disagreed)++;
+    }
+    return 0;
+}
+
+static int asked(void)
+{
+    const char *placement = getenv("RINGCRYPT_PLACEMENT");
+    bool offloading = placement != NULL && strcmp(placement, "offload") == 0;
+    int disagreed = 0;
+    struct rc_stats before, s;
+
+    atomic_store(&released, 0);
+    rc_stats_total(&before);
+    CHECK_EQ(rc_offload_here(), 1); /* outside a job */
+    CHECK_EQ(t_run_job(T_FD, ask_each, &disagreed, 20000), 0);
+    CHECK_EQ(t_wait_released(&released, ASKED_CALLS, NULL), ASKED_CALLS);
+    CHECK_EQ(disagreed, 0);
+    t_stats_since(&before, &s);
+    printf("  %s: %llu here, %llu sent out\n", offloading ? "offload" : "adaptive",
+           (unsigned long long)s.inline_ops, (unsigned long long)s.submitted);
+    if (offloading)
+        CHECK_EQ(s.submitted, ASKED_CALLS);
+    else
+        CHECK(s.submitted >= 1 && s.inline_ops >= ASKED_CALLS / 2, "%llu of %d sent out",
+              (unsigned long long)s.submitted, ASKED_CALLS);
     return t_failures ? T_FAIL : T_PASS;
 }
 
@@ -186,6 +246,8 @@ static int bad_env(void)
 
     CHECK_EQ(rc_info(&info), -EINVAL);
     CHECK(strstr(rc_last_error(), "RINGCRYPT_PLACEMENT") != NULL, "error: %s", rc_last_error());
+    /* "Send it": rc_offload is the one to say what is wrong. */
+    CHECK_EQ(rc_offload_here(), 0);
     return t_failures ? T_FAIL : T_PASS;
 }
 
@@ -201,6 +263,8 @@ static const struct scenario scenarios[] = {
     { "core_with_work", core_with_work, adaptive },
     { "always_offload", always_offload, offload },
     { "abandoned", abandoned, adaptive },
+    { "asked", asked, adaptive },
+    { "asked_offload", asked, offload },
     { "bad_value", bad_value, NULL },
     { "bad_env", bad_env, bogus },
     { NULL, NULL, NULL },

@@ -9,6 +9,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED /* the ENGINE adapter is tested through the ENGINE API */
 
 #include <errno.h>
+#include <openssl/async.h>
 #include <openssl/core_names.h>
 #include <openssl/decoder.h>
 #include <openssl/ec.h>
@@ -492,9 +493,70 @@ static int errors_kept(void *arg)
     return 0;
 }
 
+/*
+ * Placement "adaptive" runs a lone job's calls on the caller, on its own
+ * buffers with no request made (engine/op.c), and sends a few out as probes:
+ * every signature verifies under the default provider either way, and every
+ * call is counted once, here or sent out.
+ */
+#define LONE_SIGNS 200
+
+static bool env_is(const char *name, const char *value)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && strcmp(v, value) == 0;
+}
+
+static int lone_signs(void *arg)
+{
+    struct odd_calls *c = arg;
+    OSSL_LIB_CTX *dlib = OSSL_LIB_CTX_new();
+    OSSL_PROVIDER *dprov = dlib != NULL ? OSSL_PROVIDER_load(dlib, "default") : NULL;
+    size_t pemlen = 0;
+    char *pem = to_pem(c->ec, c->libctx, &pemlen);
+    EVP_PKEY *theirs = pem != NULL && dprov != NULL ? from_pem(pem, pemlen, dlib) : NULL;
+    EVP_PKEY_CTX *sign = EVP_PKEY_CTX_new_from_pkey(c->libctx, c->ec, NULL);
+    EVP_PKEY_CTX *verify = theirs != NULL ? EVP_PKEY_CTX_new_from_pkey(dlib, theirs, NULL) : NULL;
+    struct rc_stats before, delta;
+    int bad = 0;
+
+    CHECK(sign != NULL && verify != NULL && EVP_PKEY_sign_init(sign) == 1
+              && EVP_PKEY_verify_init(verify) == 1, "contexts");
+    rc_stats_total(&before);
+    for (int i = 0; t_failures == 0 && i < LONE_SIGNS; i++) {
+        unsigned char digest[32] = { (unsigned char)i }, sig[80];
+        size_t len = sizeof(sig);
+
+        if (EVP_PKEY_sign(sign, sig, &len, digest, sizeof(digest)) != 1
+            || EVP_PKEY_verify(verify, sig, len, digest, sizeof(digest)) != 1)
+            bad++;
+    }
+    t_stats_since(&before, &delta);
+    printf("  lone signs%s: %llu here, %llu sent out\n", ASYNC_get_current_job() == NULL ? " (no job)" : "",
+           (unsigned long long)delta.inline_ops, (unsigned long long)delta.submitted);
+    t_print_errors("lone signs");
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(delta.inline_ops + delta.submitted, (uint64_t)(t_failures == 0 ? LONE_SIGNS : 0));
+    if (ASYNC_get_current_job() == NULL || env_is("RINGCRYPT_BACKEND", "inline"))
+        CHECK_EQ(delta.submitted, 0);
+    else if (env_is("RINGCRYPT_PLACEMENT", "adaptive"))
+        CHECK(delta.submitted <= LONE_SIGNS / 10, "%llu of %d signatures sent out",
+              (unsigned long long)delta.submitted, LONE_SIGNS);
+    else
+        CHECK_EQ(delta.submitted, LONE_SIGNS);
+    EVP_PKEY_CTX_free(sign);
+    EVP_PKEY_CTX_free(verify);
+    EVP_PKEY_free(theirs);
+    OPENSSL_free(pem);
+    OSSL_PROVIDER_unload(dprov);
+    OSSL_LIB_CTX_free(dlib);
+    return 0;
+}
+
 static int odd_callers(void)
 {
-    static int (*const calls[])(void *) = { huge_sizes, mandatory_query, errors_kept };
+    static int (*const calls[])(void *) = { huge_sizes, mandatory_query, errors_kept, lone_signs };
     static const int modes[] = { T_NO_JOB, T_CORE, T_FD };
     struct odd_calls c = { .libctx = t_provider_libctx() };
 
@@ -516,6 +578,7 @@ static int odd_callers(void)
     return t_failures ? T_FAIL : T_PASS;
 }
 static const char *const env_inline[] = { "RINGCRYPT_BACKEND=inline", NULL };
+static const char *const env_adaptive[] = { "RINGCRYPT_PLACEMENT=adaptive", NULL };
 
 static const struct scenario scenarios[] = {
     { "offers_everything", offers_everything, NULL },
@@ -531,6 +594,7 @@ static const struct scenario scenarios[] = {
 #endif
     { "odd_callers", odd_callers, NULL },
     { "odd_callers_inline", odd_callers, env_inline },
+    { "odd_callers_adaptive", odd_callers, env_adaptive },
     { NULL, NULL, NULL },
 };
 
