@@ -56,6 +56,12 @@ struct rc_backend {
     void (*fork_prepare)(unsigned int timeout_ms);
     void (*fork_parent)(void);
     void (*fork_child)(void);
+    /*
+     * Fills its part of rc_info for cfg: asked in table order after the
+     * rest is zeroed, the first to name itself in out->backend is the one
+     * reported. NULL: nothing to say.
+     */
+    void (*describe)(const struct rc_config *cfg, struct rc_info *out);
 
     /* A core's side, on its thread; each may be NULL. */
     bool (*owns_event)(const struct rc_event *ev); /* one of its handlers of the core's CQEs */

@@ -208,6 +208,15 @@ static void core_free(struct rc_core *core)
     core->backend_data[RC_BACKEND_ID_AFALG] = NULL;
 }
 
+/* Named where the kernel runs some algorithms; the workers run the rest. */
+static void describe(const struct rc_config *cfg, struct rc_info *out)
+{
+    (void)cfg;
+    out->kernel_algs = rc_kernel_algs_in_use();
+    if (out->backend == NULL && out->kernel_algs[0] != '\0')
+        out->backend = "afalg";
+}
+
 const struct rc_backend rc_backend_afalg = {
     .name = "afalg",
     .id = RC_BACKEND_ID_AFALG,
@@ -220,4 +229,5 @@ const struct rc_backend rc_backend_afalg = {
     .turn_end = turn_end,
     .cancel = cancel,
     .core_free = core_free,
+    .describe = describe,
 };

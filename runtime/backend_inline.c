@@ -19,9 +19,18 @@ static int run_here(struct rc_req *req, struct rc_core *core, int *result)
     return 0;
 }
 
+static void describe(const struct rc_config *cfg, struct rc_info *out)
+{
+    if (cfg->backend != RC_BACKEND_INLINE)
+        return;
+    out->backend = "inline";
+    out->transport = "none";
+}
+
 const struct rc_backend rc_backend_inline = {
     .name = "inline",
     .id = RC_BACKEND_ID_INLINE,
     .takes = takes,
     .run_here = run_here,
+    .describe = describe,
 };

@@ -1,5 +1,16 @@
-#include "backend_worker.h"
-
+/*
+ * The worker backend: N threads, each with its own ring. A core sends a
+ * request with IORING_OP_MSG_RING to a worker's ring and the worker sends the
+ * answer back the same way to the origin core's ring; where MSG_RING is
+ * missing or RINGCRYPT_FORCE_EVENTFD=1, an eventfd doorbell and a lock-free
+ * inbox carry both directions. Threads without a core always use a worker's
+ * doorbell. Callback- and fd-mode requests complete on the worker itself.
+ *
+ * A worker is sent at most one request at a time; when every worker has
+ * one, requests wait in one shared overflow queue that workers drain as they
+ * finish. A worker stuck in a work function therefore holds that one request
+ * and receives nothing more.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -71,12 +82,6 @@ static struct rc_pool *kept;
 static _Atomic int submitters;
 static __thread struct rc_worker *tls_worker;
 
-bool rc_workers_use_msg_ring(void)
-{
-    struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
-
-    return p != NULL && p->msg_ring;
-}
 
 /* The tests' builds only ($b/testing/): production sends every MSG_RING where it goes. */
 #ifdef RC_TESTING
@@ -624,6 +629,18 @@ static bool owns_event(const struct rc_event *ev)
     return ev->fn == on_exec_fail;
 }
 
+static void describe(const struct rc_config *cfg, struct rc_info *out)
+{
+    struct rc_pool *p = atomic_load_explicit(&pool, memory_order_acquire);
+
+    if (cfg->backend == RC_BACKEND_INLINE)
+        return;
+    if (out->backend == NULL)
+        out->backend = "worker";
+    out->transport = p != NULL && p->msg_ring ? "msg_ring" : "eventfd";
+    out->workers = cfg->workers;
+}
+
 const struct rc_backend rc_backend_worker = {
     .name = "worker",
     .id = RC_BACKEND_ID_WORKER,
@@ -636,4 +653,5 @@ const struct rc_backend rc_backend_worker = {
     .fork_parent = workers_fork_parent,
     .fork_child = workers_fork_child,
     .owns_event = owns_event,
+    .describe = describe,
 };

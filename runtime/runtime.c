@@ -9,8 +9,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "backend_afalg.h"
-#include "backend_worker.h"
 #include "core.h"
 #include "offload.h"
 #include "ringcrypt.h"
@@ -202,19 +200,14 @@ int rc_info(struct rc_info *out)
     if (rc != 0)
         return rc;
     memset(out, 0, sizeof(*out));
-    out->backend = rt.cfg.backend == RC_BACKEND_INLINE  ? "inline"
-                   : rc_kernel_algs_in_use()[0] != '\0' ? "afalg"
-                                                         : "worker";
-    out->transport = rt.cfg.backend == RC_BACKEND_INLINE ? "none"
-                     : rc_workers_use_msg_ring()          ? "msg_ring"
-                                                          : "eventfd";
+    for (unsigned int i = 0; i < RC_BACKEND_IDS; i++)
+        if (rc_backends[i]->describe != NULL)
+            rc_backends[i]->describe(&rt.cfg, out);
     out->ring_flags = rc_ring_flags_name();
-    out->workers = rt.cfg.backend == RC_BACKEND_INLINE ? 0 : rt.cfg.workers;
     out->max_inflight = rt.cfg.max_inflight;
     out->timeout_ms = rt.cfg.timeout_ms;
     out->min_offload_bytes = rt.cfg.min_offload_bytes;
     out->spin_us = rt.cfg.spin_us;
-    out->kernel_algs = rc_kernel_algs_in_use();
     out->kernel_sockets = rt.cfg.kernel_sockets;
     return 0;
 }
