@@ -82,7 +82,6 @@ static struct rc_pool *kept;
 static _Atomic int submitters;
 static __thread struct rc_worker *tls_worker;
 
-
 /* The tests' builds only ($b/testing/): production sends every MSG_RING where it goes. */
 #ifdef RC_TESTING
 static _Atomic unsigned int failures_to_inject;

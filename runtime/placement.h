@@ -15,11 +15,11 @@
  * (openssl speed -async_jobs N, a server whose load is rising) has more jobs
  * to start, since it starts them only when one pauses. Probes are spaced in
  * time, not in calls: a probe is a round trip from idle (two threads woken
- * on idle CPUs, slow in a VM), and one in every 64 calls cost a lone caller
- * of 30 us ECDSA signatures 10 % of its rate (~190 us per probe). The gap between a probe's return and the next doubles from 1 ms to
- * 32 ms while probes find nothing, so a lone caller pays well under 1 %
- * whatever its calls cost, and a thread whose load rises finds out within
- * 32 ms.
+ * on idle CPUs, slow in a VM: a probed 30 us ECDSA signature took 150-330
+ * us), and one probe in 64 calls cost a lone caller 6 % of its time. The
+ * gap between a probe's return and the next doubles from 1 ms to 32 ms
+ * while probes find nothing, so a lone caller pays under 1 % whatever its
+ * calls cost, and a thread whose load rises finds out within 32 ms.
  */
 #ifndef RC_PLACEMENT_H
 #define RC_PLACEMENT_H
