@@ -176,8 +176,8 @@ static const struct rc_backend *choose_backend(const struct rc_req *req, const s
 
 int rc_offload_here(void)
 {
-    /* A request with no kernel form, as far as the choice of a backend looks at one. */
-    const struct rc_req plain = { .kernel = NULL };
+    /* A request with no kernel form, as far as the choice of a backend looks at one: zeroed once. */
+    static const struct rc_req plain;
 
     if (rc_runtime_ready() != 0)
         return 0;
